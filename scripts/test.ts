@@ -1,0 +1,98 @@
+/**
+ * `npm test`: type-check, then run every test file under Bun and under Deno, each runtime in a
+ * fresh private network namespace (firewall and qdisc changes made by end-to-end tests never reach
+ * the host). Ends with one line: `N passed, N failed[, N skipped]`. Under CI a skip is a failure:
+ * the end-to-end tests must run there.
+ *
+ *   bun scripts/test.ts [--only bun|deno] [FILTER…]   FILTER: test file paths
+ */
+import { spawnSync, spawn } from "node:child_process";
+import { readFileSync, rmSync, mkdtempSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(new URL(".", import.meta.url).pathname, "..");
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
+const args = process.argv.slice(2);
+const onlyIndex = args.indexOf("--only");
+const only = onlyIndex >= 0 ? args.splice(onlyIndex, 2)[1] : undefined;
+const files = args.length ? args : ["test/"];
+
+function step(title: string, argv: string[]): boolean {
+  console.log(`\n== ${title}: ${argv.map((a) => a.replace(root + "/", "")).join(" ")}`);
+  const result = spawnSync(argv[0]!, argv.slice(1), { cwd: root, stdio: "inherit" });
+  return result.status === 0;
+}
+
+/** Counts leaf test cases in a JUnit file (Deno lists a describe() as a case too: skip containers). */
+function countJunit(path: string): { passed: number; failed: number; skipped: number; failures: string[] } {
+  const xml = readFileSync(path, "utf8");
+  const cases = [...xml.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)].map((m) => ({
+    name: decode(/name="([^"]*)"/.exec(m[1]!)?.[1] ?? ""),
+    file: /(?:classname|file)="([^"]*)"/.exec(m[1]!)?.[1] ?? "",
+    body: m[3] ?? "",
+  }));
+  const names = cases.map((c) => c.name);
+  let passed = 0, failed = 0, skipped = 0;
+  const failures: string[] = [];
+  for (const c of cases) {
+    if (names.some((n) => n.startsWith(`${c.name} > `))) continue; // a describe() block, not a test
+    if (/<failure|<error/.test(c.body)) { failed++; failures.push(c.name); }
+    else if (/<skipped/.test(c.body)) skipped++;
+    else passed++;
+  }
+  return { passed, failed, skipped, failures };
+}
+
+function decode(text: string): string {
+  return text.replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
+}
+
+/** Runs argv in a new network namespace with lo up when we are root; else as is (e2e tests skip). */
+function inNetns(argv: string[]): string[] {
+  const root = process.getuid?.() === 0;
+  const unshare = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
+  if (!root || !unshare) return argv;
+  return [unshare, "--net", "--", "/bin/sh", "-c", 'ip link set lo up && exec "$0" "$@"', ...argv];
+}
+
+function runSuite(runtime: "bun" | "deno"): Promise<ReturnType<typeof countJunit> | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), "reuse-run-junit-"));
+  const junit = join(dir, `${runtime}.xml`);
+  const argv = runtime === "bun"
+    ? [bin("bun"), "test", "--timeout", "900000", "--reporter=junit", `--reporter-outfile=${junit}`, ...files]
+    : [bin("deno"), "test", "-A", "--no-check", `--junit-path=${junit}`, ...files];
+  console.log(`\n== tests under ${runtime} (private network namespace when root)`);
+  return new Promise((done) => {
+    const child = spawn(inNetns(argv)[0]!, inNetns(argv).slice(1), { cwd: root, stdio: "inherit", env: { ...process.env, REUSE_RUN_TEST_RUNTIME: runtime } });
+    child.on("close", () => {
+      try {
+        done(countJunit(junit));
+      } catch (error) {
+        console.error(`could not read ${runtime} results: ${(error as Error).message}`);
+        done(undefined);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+let typeOk = true;
+if (!only) {
+  typeOk = step("type-check (tsc)", [bin("tsc"), "-p", "."]) && typeOk;
+  typeOk = step("type-check (deno check)", [bin("deno"), "check", "--quiet", "src/main.ts", "scripts/", "test/"]) && typeOk;
+}
+let passed = 0, failed = typeOk ? 0 : 1, skipped = 0;
+const failures: string[] = typeOk ? [] : ["type-check"];
+for (const runtime of ["bun", "deno"] as const) {
+  if (only && only !== runtime) continue;
+  const result = await runSuite(runtime);
+  if (!result) { failed++; failures.push(`${runtime}: no results`); continue; }
+  passed += result.passed; failed += result.failed; skipped += result.skipped;
+  failures.push(...result.failures.map((f) => `${runtime}: ${f}`));
+}
+if (failures.length) console.log(`\nfailed:\n  ${failures.join("\n  ")}`);
+if (skipped && process.env.CI) console.log(`\n${skipped} test(s) skipped under CI: the end-to-end tests must run here (root and network namespaces)`);
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed > 0 || (skipped > 0 && process.env.CI) ? 1 : 0);

@@ -1,0 +1,60 @@
+/** `reuse-run status | stop | upgrade`: talk to a running launcher over its control socket. */
+import { existsSync } from "node:fs";
+import { controlPath, controlDirectory, knownLaunchers } from "../control/paths.ts";
+import { request } from "../control/client.ts";
+import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "./options.ts";
+import { UsageError } from "./options.ts";
+import { formatStatus, type StatusSnapshot } from "../supervisor/status.ts";
+import type { UpgradeReport } from "../supervisor/upgrade.ts";
+import { summarizeReport } from "../supervisor/supervisor.ts";
+
+/**
+ * The control socket a client command talks to: `--control`, else `--name`, else the only
+ * launcher in the control directory (several → the user must pick one with --name).
+ */
+export function resolveControlPath(target: ControlTarget): string {
+  if (target.control) return target.control;
+  if (target.name) return controlPath(target.name);
+  const names = knownLaunchers();
+  if (names.length === 1) return controlPath(names[0]!);
+  if (names.length > 1) throw new UsageError(`several launchers are running (${names.join(", ")}); pick one with --name`);
+  const dir = controlDirectory();
+  throw new UsageError(`no reuse-run launcher found: no control socket in ${dir}${existsSync(dir) ? "" : " (directory does not exist)"}; pass --name or --control`);
+}
+
+/** Prints the status; exit code 0. */
+export async function statusCommand(options: StatusOptions): Promise<number> {
+  const path = resolveControlPath(options);
+  const result = await request(path, { cmd: "status" });
+  if (!result.ok) throw new Error(result.error);
+  const status = result.data as StatusSnapshot;
+  console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+  return 0;
+}
+
+/** Asks the launcher to stop gracefully; returns once it has acknowledged. */
+export async function stopCommand(options: StopOptions): Promise<number> {
+  const path = resolveControlPath(options);
+  const result = await request(path, { cmd: "stop" });
+  if (!result.ok) throw new Error(result.error);
+  if (options.json) console.log(JSON.stringify(result.data));
+  else console.error(`reuse-run: stopping the launcher at ${path}`);
+  return 0;
+}
+
+/**
+ * Runs an upgrade synchronously: progress on stderr, the report at the end; exit 0 only if the
+ * new generation serves and the old one retired, 1 otherwise (the old one is still serving).
+ */
+export async function upgradeCommand(options: UpgradeOptions): Promise<number> {
+  const path = resolveControlPath(options);
+  const started = Date.now();
+  const result = await request(path, { cmd: "upgrade", argv: options.argv, queue: options.queue }, (event) => {
+    if (event.event === "progress" && !options.json) console.error(`[${((Date.now() - started) / 1000).toFixed(3)}s] ${event.message}`);
+  });
+  const report = result.data as UpgradeReport | undefined;
+  if (options.json) console.log(JSON.stringify(result.ok ? report : { ok: false, error: result.error, ...(report ?? {}) }, null, 2));
+  else if (result.ok && report) console.log(summarizeReport(report));
+  else console.error(`reuse-run: upgrade failed: ${result.ok ? "no report" : result.error}`);
+  return result.ok ? 0 : 1;
+}

@@ -1,0 +1,157 @@
+/**
+ * `reuse-run --cmd … --listen …`: validate everything that can be validated before binding, bind,
+ * start generation 1, serve the control socket, and turn signals into upgrades and stops.
+ */
+import { resolveExecutable, CommandError } from "./command-line.ts";
+import { UsageError, type RunOptions } from "./options.ts";
+import { controlPath } from "../control/paths.ts";
+import { claimControlPath, startControlServer, ControlSocketBusyError, type ControlServer } from "../control/server.ts";
+import type { ControlEvent } from "../control/protocol.ts";
+import { openListener, closeListener, ListenError, type Listener } from "../net/listener.ts";
+import { chooseStrategy, NoStrategyError } from "../handoff/choose.ts";
+import { holdStrategies } from "../handoff/holds.ts";
+import { enableMigrate } from "../handoff/migrate.ts";
+import { createNotifier } from "../systemd/notify.ts";
+import { openNotifyReceiver, type NotifyReceiver } from "../systemd/notify-receiver.ts";
+import { writePidFile, removePidFile } from "../systemd/pid-file.ts";
+import { Supervisor } from "../supervisor/supervisor.ts";
+import { UpgradeFailedError } from "../supervisor/upgrade.ts";
+
+/** Runs the launcher until it is stopped; resolves with the process exit code. */
+export async function runLauncher(options: RunOptions): Promise<number> {
+  const log = (line: string) => {
+    if (options.json) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), name: options.name, message: line }) + "\n");
+    else process.stderr.write(`reuse-run[${options.name}]: ${line}\n`);
+  };
+
+  // Everything a user can get wrong is checked before a socket is bound or a process started.
+  try {
+    resolveExecutable(options.argv[0]!);
+    if (options.holdHook) resolveExecutable(options.holdHook[0]!);
+  } catch (error) {
+    if (error instanceof CommandError) throw new UsageError(error.message);
+    throw error;
+  }
+  const path = options.control ?? controlPath(options.name);
+  try {
+    if (await claimControlPath(path)) log(`replaced a stale control socket at ${path}`);
+  } catch (error) {
+    if (error instanceof ControlSocketBusyError) throw new UsageError(error.message);
+    throw new UsageError(`control socket ${path}: ${(error as Error).message}`);
+  }
+  if (options.enableMigrate) {
+    try {
+      enableMigrate();
+      log("set net.ipv4.tcp_migrate_req=1 in this network namespace (--enable-migrate)");
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  let choice;
+  try {
+    choice = await chooseStrategy(options.handoff, { canSteer: !options.selfBind, steerReason: "self-bind mode: the launcher holds no copy of the sockets", holdHook: options.holdHook });
+  } catch (error) {
+    if (error instanceof NoStrategyError) throw new UsageError(error.message);
+    throw error;
+  }
+  await sweepLeftovers(options.name, log);
+
+  const listeners: Listener[] = [];
+  if (!options.selfBind) {
+    try {
+      for (const address of options.listen) listeners.push(openListener(address, options.backlog));
+    } catch (error) {
+      for (const l of listeners) closeListener(l);
+      if (error instanceof ListenError) throw new UsageError(error.message);
+      throw error;
+    }
+    for (const l of listeners) {
+      if (l.backlog < options.backlog) log(`${l.address.label}: backlog ${l.backlog} (asked ${options.backlog}; capped by net.core.somaxconn)`);
+    }
+  }
+
+  const notifier = createNotifier(process.env, { onError: (e: Error) => log(`sd_notify: ${e.message}`) } as never);
+  let notifyReceiver: NotifyReceiver | undefined;
+  try {
+    notifyReceiver = openNotifyReceiver(path.replace(/\.sock$/, "") + ".notify");
+  } catch (error) {
+    log(`no notify socket for generations (${(error as Error).message}); --ready notify will not work`);
+  }
+  if (options.pidFile) writePidFile(options.pidFile);
+
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  const supervisor = new Supervisor({
+    options, listeners, strategy: choice.strategy, strategyReason: choice.reason, controlPath: path,
+    notifier, notifyReceiver, log, exit: (code) => resolveExit(code),
+  });
+
+  let control: ControlServer | undefined;
+  const shutdown = async (code: number) => {
+    await control?.close();
+    notifyReceiver?.close();
+    if (options.pidFile) removePidFile(options.pidFile);
+    resolveExit(code);
+  };
+  const gracefulStop = (reason: string) => void supervisor.stop(reason).then(() => shutdown(0));
+
+  control = await startControlServer(path, async (request, emit): Promise<ControlEvent> => {
+    switch (request.cmd) {
+      case "status":
+        return { event: "result", ok: true, data: supervisor.status() };
+      case "stop":
+        setTimeout(() => gracefulStop("stop requested over the control socket"), 0);
+        return { event: "result", ok: true, data: { stopping: true, pid: process.pid } };
+      case "upgrade": {
+        const started = Date.now();
+        try {
+          const report = await supervisor.upgrade(request.argv, request.queue !== false, (step, message) =>
+            emit({ event: "progress", step, message, elapsedMs: Date.now() - started }));
+          return { event: "result", ok: true, data: report };
+        } catch (error) {
+          return { event: "result", ok: false, error: (error as Error).message, data: error instanceof UpgradeFailedError ? error.report : undefined };
+        }
+      }
+    }
+  });
+
+  let interrupts = 0;
+  const onStopSignal = (signal: string) => {
+    interrupts++;
+    if (signal === "SIGINT" && interrupts > 1) {
+      log("second SIGINT: killing every generation now");
+      void supervisor.stop("second SIGINT", true).then(() => shutdown(130));
+      return;
+    }
+    gracefulStop(signal);
+  };
+  process.on("SIGTERM", () => onStopSignal("SIGTERM"));
+  process.on("SIGINT", () => onStopSignal("SIGINT"));
+  const onUpgradeSignal = (signal: string) => {
+    log(`${signal}: upgrade requested`);
+    supervisor.upgrade(undefined, true, () => {}).catch(() => { /* already logged by the supervisor */ });
+  };
+  process.on("SIGHUP", () => onUpgradeSignal("SIGHUP"));
+  process.on("SIGUSR2", () => onUpgradeSignal("SIGUSR2"));
+
+  log(`control socket ${path}; handoff ${choice.reason}`);
+  if (!(await supervisor.start())) {
+    await supervisor.stop("generation 1 failed to start");
+    await shutdown(1);
+  }
+  return exited;
+}
+
+/** Removes rules, tables and devices a launcher of the same name left behind when it died mid-hold. */
+async function sweepLeftovers(tag: string, log: (line: string) => void): Promise<void> {
+  for (const strategy of Object.values(holdStrategies)) {
+    const availability = await strategy.available().catch(() => ({ ok: false }));
+    if (!availability.ok) continue;
+    try {
+      const removed = await strategy.sweep(tag);
+      for (const item of removed) log(`swept leftover ${strategy.name} hold: ${item}`);
+    } catch (error) {
+      log(`sweep ${strategy.name}: ${(error as Error).message}`);
+    }
+  }
+}

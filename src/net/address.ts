@@ -1,0 +1,127 @@
+/**
+ * `--listen` values: `8080`, `:8080`, `0.0.0.0:8080`, `127.0.0.1:8080`, `[::]:8080`, `[::1]:8080`.
+ * A bare port means every interface, dual-stack (`[::]` with IPV6_V6ONLY=0). An explicit `[::]`
+ * is IPv6-only, as in nginx, so it can sit next to an explicit `0.0.0.0` on the same port.
+ */
+
+/** One address to listen on, parsed and validated. */
+export interface ListenAddress {
+  /** What the user wrote. */
+  readonly input: string;
+  /** Numeric host: "0.0.0.0", "127.0.0.1", "::", "::1". */
+  readonly host: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+  /** IPV6_V6ONLY for family 6: false for the dual-stack "any" of a bare port. */
+  readonly v6only: boolean;
+  /** Canonical text for messages: "127.0.0.1:8080", "[::1]:8080", "*:8080" for dual-stack any. */
+  readonly label: string;
+}
+
+/** A `--listen` value that cannot be used; the message says what was expected. */
+export class AddressError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AddressError";
+  }
+}
+
+const EXPECTED = "expected PORT, :PORT, IPv4:PORT or [IPv6]:PORT, e.g. 8080, :8080, 127.0.0.1:8080, [::1]:8080";
+
+/** Parses one `--listen` value; throws {@link AddressError} with the expected forms. */
+export function parseListenAddress(input: string): ListenAddress {
+  const text = input.trim();
+  let hostPart: string | undefined;
+  let portPart: string;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0 || text[close + 1] !== ":") throw new AddressError(`--listen "${input}": ${EXPECTED}`);
+    hostPart = text.slice(1, close);
+    portPart = text.slice(close + 2);
+  } else if (text.includes(":")) {
+    const colon = text.lastIndexOf(":");
+    hostPart = text.slice(0, colon);
+    portPart = text.slice(colon + 1);
+    if (hostPart.includes(":")) throw new AddressError(`--listen "${input}": IPv6 addresses need brackets; ${EXPECTED}`);
+    if (hostPart === "" || hostPart === "*") hostPart = undefined;
+  } else {
+    portPart = text;
+  }
+  const port = parsePort(portPart, input);
+  if (hostPart === undefined) {
+    return { input, host: "::", port, family: 6, v6only: false, label: `*:${port}` };
+  }
+  if (isIPv4(hostPart)) return { input, host: hostPart, port, family: 4, v6only: false, label: `${hostPart}:${port}` };
+  if (hostPart === "localhost") return { input, host: "127.0.0.1", port, family: 4, v6only: false, label: `127.0.0.1:${port}` };
+  const v6 = parseIPv6(hostPart);
+  if (v6) {
+    const host = formatIPv6(v6);
+    return { input, host, port, family: 6, v6only: true, label: `[${host}]:${port}` };
+  }
+  throw new AddressError(`--listen "${input}": "${hostPart}" is not a numeric IP address; ${EXPECTED}`);
+}
+
+function parsePort(text: string, input: string): number {
+  if (!/^\d+$/.test(text)) throw new AddressError(`--listen "${input}": port "${text}" is not a number; ${EXPECTED}`);
+  const port = Number(text);
+  if (port < 1 || port > 65535) throw new AddressError(`--listen "${input}": port ${port} is out of range; expected 1-65535`);
+  return port;
+}
+
+/** True for a dotted-quad IPv4 address. */
+export function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+/** Parses an IPv6 address into 8 16-bit groups, or undefined. Accepts `::` compression and a dotted IPv4 tail. */
+export function parseIPv6(text: string): number[] | undefined {
+  if (!/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  let tail: number[] = [];
+  let body = text;
+  const lastColon = text.lastIndexOf(":");
+  if (text.includes(".")) {
+    const v4 = text.slice(lastColon + 1);
+    if (!isIPv4(v4)) return undefined;
+    const o = v4.split(".").map(Number);
+    tail = [(o[0]! << 8) | o[1]!, (o[2]! << 8) | o[3]!];
+    body = text.slice(0, lastColon + 1) + (text[lastColon - 1] === ":" ? "" : "0");
+    if (body.endsWith(":0")) body = body.slice(0, -2);
+    else if (body.endsWith(":") && !body.endsWith("::")) body = body.slice(0, -1);
+  }
+  const halves = body.split("::");
+  if (halves.length > 2) return undefined;
+  const groups = (s: string) => (s === "" ? [] : s.split(":"));
+  const head = groups(halves[0]!);
+  const rest = halves.length === 2 ? groups(halves[1]!) : [];
+  const valid = (g: string) => /^[0-9a-fA-F]{1,4}$/.test(g);
+  if (![...head, ...rest].every(valid)) return undefined;
+  const explicit = head.length + rest.length + tail.length;
+  if (halves.length === 1 && explicit !== 8) return undefined;
+  if (halves.length === 2 && explicit > 7) return undefined;
+  const zeros = new Array(8 - explicit).fill(0);
+  const result = [...head.map((g) => parseInt(g, 16)), ...(halves.length === 2 ? zeros : []), ...rest.map((g) => parseInt(g, 16)), ...tail];
+  return result.length === 8 ? result : undefined;
+}
+
+/** Canonical (RFC 5952-ish) text of 8 IPv6 groups: longest zero run compressed. */
+export function formatIPv6(groups: number[]): string {
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i > 1) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+}
+
+/** The address a local client should connect to for this listener (any → loopback). */
+export function connectHost(address: ListenAddress): string {
+  if (address.host === "0.0.0.0") return "127.0.0.1";
+  if (address.host === "::") return address.v6only ? "::1" : "127.0.0.1";
+  return address.host;
+}

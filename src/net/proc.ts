@@ -1,0 +1,201 @@
+/**
+ * Readers for /proc: a generation's process tree, the sockets its processes hold, the sockets in
+ * their epoll sets and whether a thread is blocked in accept(). Used to find a self-bound
+ * generation's listeners (DESIGN.md §2) and to tell when a generation is serving (§3 "ready").
+ * Every reader tolerates a process that vanishes mid-read: that is the normal case, not an error.
+ */
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+/** Single-letter process state from /proc/<pid>/stat ("R", "S", "D", "Z", "T", …). */
+export type ProcessState = string;
+
+interface StatFields {
+  state: ProcessState;
+  ppid: number;
+}
+
+/** Parses /proc/<pid>/stat; the command name may contain spaces and parentheses, so split after the last ")". */
+function readStat(pid: number): StatFields | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { state: fields[0]!, ppid: Number(fields[1]) };
+}
+
+/** The state letter of `pid`, or undefined when there is no such process. */
+export function processState(pid: number): ProcessState | undefined {
+  return readStat(pid)?.state;
+}
+
+/** True when `pid` exists and is not a zombie (an unreaped child counts as dead). */
+export function isAlive(pid: number): boolean {
+  return isLiveState(processState(pid));
+}
+
+function isLiveState(state: ProcessState | undefined): boolean {
+  return state !== undefined && state !== "Z" && state !== "X";
+}
+
+/** Whether this kernel has /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN; absent on some). */
+let childrenFiles: boolean | undefined;
+
+function childrenFromTaskFiles(pid: number): number[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const children: number[] = [];
+  for (const tid of tids) {
+    try {
+      for (const word of readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ")) {
+        if (word.trim() !== "") children.push(Number(word));
+      }
+    } catch {
+      // The thread exited between readdir and read: its children are reported by nobody else, but
+      // they were reparented to the thread group, so another thread's file lists them next time.
+    }
+  }
+  return children;
+}
+
+/** Map ppid → children from one scan of /proc/<pid>/stat; used when the children files are missing. */
+function scanParents(): Map<number, number[]> {
+  const byParent = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    const stat = readStat(pid);
+    if (!stat) continue;
+    const list = byParent.get(stat.ppid);
+    if (list) list.push(pid);
+    else byParent.set(stat.ppid, [pid]);
+  }
+  return byParent;
+}
+
+/**
+ * `rootPid` and all its descendants, parents before children, zombies left out (some sandboxes'
+ * PID 1 reaps orphans late, and a zombie holds no sockets). Empty when the root is gone.
+ */
+export function processTree(rootPid: number): number[] {
+  if (!isAlive(rootPid)) return [];
+  if (childrenFiles === undefined) childrenFiles = existsSync(`/proc/${rootPid}/task/${rootPid}/children`);
+  const byParent = childrenFiles ? undefined : scanParents();
+  const result: number[] = [];
+  const seen = new Set<number>();
+  const queue = [rootPid];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    if (pid !== rootPid && !isLiveState(processState(pid))) continue;
+    result.push(pid);
+    const children = byParent ? byParent.get(pid) ?? [] : childrenFromTaskFiles(pid);
+    queue.push(...children);
+  }
+  return result;
+}
+
+/** fd numbers of `pid` with their link targets; empty when the process is gone or not ours to read. */
+function fdLinks(pid: number): [fd: number, link: string][] {
+  let names: string[];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  const links: [number, string][] = [];
+  for (const name of names) {
+    try {
+      links.push([Number(name), readlinkSync(`/proc/${pid}/fd/${name}`)]);
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return links.sort((a, b) => a[0] - b[0]);
+}
+
+/** The sockets `pid` holds: inode → lowest fd that refers to it (`/proc/<pid>/fd/N -> socket:[inode]`). */
+export function socketInodesOf(pid: number): Map<number, number> {
+  const result = new Map<number, number>();
+  for (const [fd, link] of fdLinks(pid)) {
+    const match = /^socket:\[(\d+)\]$/.exec(link);
+    if (match && !result.has(Number(match[1]))) result.set(Number(match[1]), fd);
+  }
+  return result;
+}
+
+const EPOLL_TARGET = /^tfd:\s*\d+\s+events:.*\sino:([0-9a-f]+)/gm;
+
+/**
+ * Inodes of every file in any epoll set of `pid` (`/proc/<pid>/fdinfo/<epfd>` lines
+ * `tfd: N events: … ino:<hex>`). A server that registered its listener here is ready to accept.
+ * fds are shared by all threads of a process, so one pass over the process covers its threads.
+ */
+export function epollWatchedInodes(pid: number): Set<number> {
+  const inodes = new Set<number>();
+  for (const [fd, link] of fdLinks(pid)) {
+    if (link !== "anon_inode:[eventpoll]") continue;
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const match of info.matchAll(EPOLL_TARGET)) inodes.add(parseInt(match[1]!, 16));
+  }
+  return inodes;
+}
+
+/** accept(2) and accept4(2) syscall numbers on this architecture, for /proc/<pid>/task/<tid>/syscall. */
+const ACCEPT_SYSCALLS: Record<string, number[]> = { x64: [43, 288], arm64: [202, 242] };
+
+function taskIds(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * fds on which a thread of `pid` is blocked in accept(), from `/proc/<pid>/task/<tid>/syscall`
+ * (syscall number, then the fd as first argument). Needs ptrace access (same uid or root); empty
+ * when unreadable.
+ */
+export function blockedAcceptFds(pid: number): Set<number> {
+  const fds = new Set<number>();
+  const numbers = ACCEPT_SYSCALLS[process.arch] ?? [];
+  for (const tid of taskIds(pid)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/syscall`, "utf8").trim().split(" ");
+      if (numbers.includes(Number(fields[0])) && fields[1] !== undefined) fds.add(Number(fields[1]));
+    } catch {
+      // thread gone or not ours to inspect
+    }
+  }
+  return fds;
+}
+
+/**
+ * True when a thread of `pid` sleeps in accept(): its wchan names the kernel's accept wait
+ * (`inet_csk_accept` on Linux 6.18, `inet_csk_wait_for_connect` on older ones), or its current
+ * syscall is accept/accept4. False when neither can be read.
+ */
+export function isBlockedInAccept(pid: number): boolean {
+  for (const tid of taskIds(pid)) {
+    try {
+      const wchan = readFileSync(`/proc/${pid}/task/${tid}/wchan`, "utf8");
+      if (wchan.includes("inet_csk_accept") || wchan.includes("inet_csk_wait_for_connect")) return true;
+    } catch {
+      // unreadable wchan: fall through to the syscall check
+    }
+  }
+  return blockedAcceptFds(pid).size > 0;
+}

@@ -1,0 +1,79 @@
+/**
+ * Draining the old generation and watching its listeners leave the group, by polling the kernel
+ * (TCP_INFO on the launcher's copies; netlink sock_diag for half-open requests and membership).
+ * Never /proc/net/tcp: it takes tens of milliseconds under load and blocks the loop.
+ */
+import type { GroupMember } from "../handoff/strategy.ts";
+import type { DrainResult } from "./upgrade.ts";
+import { acceptQueue } from "../net/tcp-info.ts";
+import { listeningSockets, halfOpenOlderThan } from "../net/sock-diag.ts";
+
+const POLL_MS = 1;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Accept-queue length of `members`: TCP_INFO when the launcher holds an fd, else sock_diag. */
+export function queuedOn(members: readonly GroupMember[]): number {
+  let total = 0;
+  let rows: ReturnType<typeof listeningSockets> | undefined;
+  for (const member of members) {
+    if (member.fd >= 0) {
+      try {
+        total += acceptQueue(member.fd).length;
+        continue;
+      } catch { /* fall through to sock_diag */ }
+    }
+    rows ??= listeningSockets();
+    total += rows.find((r) => r.inode === member.inode)?.rqueue ?? 0;
+  }
+  return total;
+}
+
+function halfOpenOn(members: readonly GroupMember[], ageMs: number): number {
+  const ports = new Set(members.map((m) => m.address.port));
+  let total = 0;
+  for (const port of ports) total += halfOpenOlderThan(port, ageMs);
+  return total;
+}
+
+/**
+ * Waits until the old listeners' accept queues are empty and no half-open request older than the
+ * gate remains (a handshake that started on the old listener completes into its queue even after
+ * the gate). With kernel migration only the queue matters.
+ */
+export async function drainOldListeners(oldMembers: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult> {
+  const queuedAtGate = queuedOn(oldMembers);
+  const halfOpenAtGate = kernelMigrates ? 0 : halfOpenOn(oldMembers, 0);
+  for (;;) {
+    const queued = queuedOn(oldMembers);
+    const halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Date.now() - gateAt);
+    if (queued === 0 && halfOpen === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
+    if (Date.now() >= deadline) return { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
+    await sleep(POLL_MS);
+  }
+}
+
+/** Inodes of every listening TCP socket on the given ports. */
+export function listeningInodes(ports: Iterable<number>): Set<number> {
+  const wanted = new Set(ports);
+  const inodes = new Set<number>();
+  for (const row of listeningSockets()) if (wanted.has(row.localPort)) inodes.add(row.inode);
+  return inodes;
+}
+
+/** Resolves true once none of `members` is listening any more; false at the deadline. */
+export async function waitUntilGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void): Promise<boolean> {
+  const pending = new Set(members);
+  const ports = members.map((m) => m.address.port);
+  for (;;) {
+    const live = listeningInodes(ports);
+    for (const member of [...pending]) {
+      if (!live.has(member.inode)) {
+        pending.delete(member);
+        onGone(member);
+      }
+    }
+    if (pending.size === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(2);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Deciding that a new generation is ready to take traffic. `auto` takes the first of: READY=1 on
+ * the generation's NOTIFY_SOCKET, one of its processes holding the listener in an epoll set, or a
+ * thread blocked in accept() on it. The wait is bounded; an exit before readiness is a failure.
+ */
+import type { ReadyMode } from "../cli/options.ts";
+import { formatDuration } from "../cli/duration.ts";
+import { runCommand } from "../sys/run-command.ts";
+import { describeExit, type ExitStatus } from "./generation.ts";
+
+/** What readiness needs to know of a generation; OS access comes in through these functions. */
+export interface ReadinessTarget {
+  readonly number: number;
+  readonly pid: number;
+  /** Resolves when the main process exits. */
+  readonly exited: Promise<ExitStatus>;
+  /** Socket inodes that must be served (pass mode: the fds handed over; self-bind: discovered). */
+  listenerInodes(): number[];
+  /** Inodes the generation's processes have registered in epoll, or is blocked in accept on. */
+  acceptingInodes(): Set<number>;
+  /** True once READY=1 arrived from one of its processes. */
+  notified(): boolean;
+  /** Why it is not ready yet, for the timeout message (e.g. "bound 0.0.0.0:3000, not :8080"). */
+  pendingReason?(): string;
+}
+
+/** Why a generation did not become ready. */
+export class NotReadyError extends Error {
+  constructor(generation: number, reason: string) {
+    super(`generation ${generation} did not become ready: ${reason}`);
+    this.name = "NotReadyError";
+  }
+}
+
+const POLL_MS = 10;
+
+/** Resolves with how readiness was decided; rejects with {@link NotReadyError}. */
+export async function waitUntilReady(target: ReadinessTarget, mode: ReadyMode, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+  const started = Date.now();
+  let exit: ExitStatus | undefined;
+  target.exited.then((status) => (exit = status));
+  const execEnv = { REUSE_RUN_GENERATION: String(target.number), REUSE_RUN_PID: String(target.pid) };
+  let lastExecError = "";
+  for (;;) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    if (exit) throw new NotReadyError(target.number, `it exited (${describeExit(exit)}) before it was ready`);
+    if (signal?.aborted) throw new NotReadyError(target.number, "the upgrade was aborted");
+    const elapsed = Date.now() - started;
+    if (elapsed > timeoutMs) {
+      const detail = mode.kind === "exec" && lastExecError ? `; last check said: ${lastExecError}` : target.pendingReason ? `; ${target.pendingReason()}` : "";
+      throw new NotReadyError(target.number, `not ready after ${formatDuration(timeoutMs)} (--ready ${describeMode(mode)})${detail}`);
+    }
+    switch (mode.kind) {
+      case "delay":
+        if (elapsed >= mode.ms) return `delay ${formatDuration(mode.ms)}`;
+        break;
+      case "notify":
+        if (target.notified()) return "READY=1";
+        break;
+      case "exec": {
+        const result = await runCommand(mode.argv, { timeoutMs: Math.max(100, timeoutMs - elapsed), env: execEnv });
+        if (result.code === 0) return `exec ${mode.argv[0]}`;
+        lastExecError = (result.stderr.trim().split("\n").pop() ?? "") || `exit ${result.code ?? result.signal}`;
+        await new Promise((r) => setTimeout(r, 100));
+        break;
+      }
+      case "auto": {
+        if (target.notified()) return "READY=1";
+        const needed = target.listenerInodes();
+        if (needed.length === 0) break;
+        const accepting = target.acceptingInodes();
+        if (needed.every((inode) => accepting.has(inode))) return "accepting (epoll/accept)";
+        break;
+      }
+    }
+  }
+}
+
+/** The `--ready` value as the user wrote it. */
+export function describeMode(mode: ReadyMode): string {
+  switch (mode.kind) {
+    case "delay": return `delay:${formatDuration(mode.ms).replace(" ", "")}`;
+    case "exec": return `exec:${mode.argv.join(" ")}`;
+    default: return mode.kind;
+  }
+}

@@ -1,0 +1,445 @@
+/**
+ * The supervisor: one object owns the state of every generation. It starts generation 1, replaces
+ * a serving generation that dies, runs upgrades one at a time through the pipeline in
+ * `upgrade.ts`, and stops everything gracefully. All its OS effects go through small modules
+ * (listener, generation, drain, sticky-steering, readiness) so the logic stays readable here.
+ */
+import type { RunOptions } from "../cli/options.ts";
+import { formatDuration } from "../cli/duration.ts";
+import { formatCommand, resolveExecutable } from "../cli/command-line.ts";
+import type { ListenAddress } from "../net/address.ts";
+import { openListener, closeListener, type Listener } from "../net/listener.ts";
+import { listeningSockets } from "../net/sock-diag.ts";
+import { processTree, epollWatchedInodes, socketInodesOf, blockedAcceptFds } from "../net/proc.ts";
+import { readCounters } from "../net/kernel-counters.ts";
+import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
+import type { Notifier } from "../systemd/notify.ts";
+import type { NotifyReceiver } from "../systemd/notify-receiver.ts";
+import { Generation, describeExit, type ExitStatus } from "./generation.ts";
+import { waitUntilReady, type ReadinessTarget } from "./readiness.ts";
+import { runUpgrade, UpgradeFailedError, type UpgradePorts, type UpgradeReport } from "./upgrade.ts";
+import { StickySteering } from "./sticky-steering.ts";
+import { drainOldListeners, waitUntilGone } from "./drain.ts";
+import { Backoff, shouldRestart } from "./restart-policy.ts";
+import type { StatusSnapshot, GenerationStatus } from "./status.ts";
+
+/** What the supervisor is given by `main`: validated options and the OS edges it needs. */
+export interface SupervisorSetup {
+  options: RunOptions;
+  /** Listeners for the first generation (bound by the launcher, or inherited by socket activation). */
+  listeners: Listener[];
+  strategy: HandoffStrategy;
+  strategyReason: string;
+  controlPath: string;
+  notifier?: Notifier;
+  notifyReceiver?: NotifyReceiver;
+  log: (line: string) => void;
+  /** Called once when the launcher should exit with this code. */
+  exit: (code: number) => void;
+}
+
+/** Progress callback of one upgrade request. */
+export type ProgressSink = (step: string, message: string) => void;
+
+/** Supervises the generations of one server. */
+export class Supervisor {
+  private readonly options: RunOptions;
+  private readonly setup: SupervisorSetup;
+  private readonly generations: Generation[] = [];
+  private serving?: Generation;
+  private nextNumber = 1;
+  private readonly steering?: StickySteering;
+  private upgradeQueue: Promise<unknown> = Promise.resolve();
+  private upgradesWaiting = 0;
+  private currentUpgrade?: { from: number; abort: AbortController };
+  private stopping = false;
+  private restarts = 0;
+  private readonly backoff = new Backoff();
+  private lastUpgrade?: UpgradeReport;
+  private readonly notifiedPids = new Set<number>();
+  private readonly startedAt = Date.now();
+  private notifyTimer?: ReturnType<typeof setInterval>;
+  private readonly warnings: string[] = [];
+
+  constructor(setup: SupervisorSetup) {
+    this.setup = setup;
+    this.options = setup.options;
+    // `none` is the plain-swap baseline: no program at all, exactly what a naive swap does.
+    if (setup.strategy.name !== "none" && !this.options.selfBind) this.steering = new StickySteering();
+    for (const listener of setup.listeners) this.steering?.join(listener);
+  }
+
+  private log(line: string): void {
+    this.setup.log(line);
+  }
+
+  /** Starts generation 1 and waits until it is ready. Resolves false (after logging why) if it never is. */
+  async start(): Promise<boolean> {
+    if (this.setup.notifyReceiver) this.notifyTimer = setInterval(() => this.pollNotify(), 20);
+    const generation = this.startGeneration(this.options.argv, this.setup.listeners);
+    this.log(`generation ${generation.number} started (pid ${generation.pid}): ${formatCommand(this.options.argv)}`);
+    try {
+      generation.readyVia = await waitUntilReady(this.readinessTarget(generation), this.options.ready, this.options.readyTimeoutMs);
+    } catch (error) {
+      this.log(`${(error as Error).message}`);
+      generation.state = "failed";
+      await generation.stop("SIGKILL", 1000);
+      return false;
+    }
+    this.promoteFirst(generation);
+    this.log(`generation ${generation.number} is serving on ${this.options.listen.map((a) => a.label).join(", ")} (ready: ${generation.readyVia}; handoff ${this.setup.strategyReason})`);
+    this.setup.notifier?.ready();
+    this.updateSystemdStatus();
+    return true;
+  }
+
+  private promoteFirst(generation: Generation): void {
+    generation.state = "serving";
+    generation.readyAt = Date.now();
+    this.serving = generation;
+  }
+
+  private startGeneration(argv: string[], listeners: Listener[]): Generation {
+    const generation = Generation.start({
+      number: this.nextNumber++,
+      argv,
+      listeners,
+      addresses: this.options.listen,
+      fdNames: fdNames(this.options.name, listeners.map((l) => l.address)),
+      selfBind: this.options.selfBind,
+      notifySocket: this.setup.notifyReceiver?.path,
+      prefixOutput: this.options.prefixOutput,
+    });
+    this.generations.push(generation);
+    generation.exited.then((status) => this.onExit(generation, status));
+    return generation;
+  }
+
+  private pollNotify(): void {
+    let messages;
+    try {
+      messages = this.setup.notifyReceiver!.poll();
+    } catch {
+      return;
+    }
+    for (const message of messages) {
+      if (message.fields.READY === "1") this.notifiedPids.add(message.pid);
+    }
+  }
+
+  private readinessTarget(generation: Generation): ReadinessTarget {
+    return {
+      number: generation.number,
+      pid: generation.pid,
+      exited: generation.exited,
+      listenerInodes: () => generation.listeners.map((l) => l.inode),
+      acceptingInodes: () => {
+        const inodes = new Set<number>();
+        for (const pid of processTree(generation.pid)) {
+          for (const inode of epollWatchedInodes(pid)) inodes.add(inode);
+          const blocked = blockedAcceptFds(pid);
+          if (blocked.size > 0) {
+            for (const [inode, fd] of socketInodesOf(pid)) if (blocked.has(fd)) inodes.add(inode);
+          }
+        }
+        return inodes;
+      },
+      notified: () => this.notifiedPids.size > 0 && processTree(generation.pid).some((pid) => this.notifiedPids.has(pid)),
+      pendingReason: () => `listener(s) ${generation.listeners.map((l) => l.address.label).join(", ")} not yet accepting in generation ${generation.number} (no epoll registration, no accept, no READY=1)`,
+    };
+  }
+
+  /** A generation's main process ended: restart it, or note that a draining one finished. */
+  private onExit(generation: Generation, status: ExitStatus): void {
+    if (this.stopping) return;
+    if (generation.state === "draining" || generation.state === "failed" || generation !== this.serving) {
+      this.log(`generation ${generation.number} finished (${describeExit(status)})`);
+      this.forget(generation);
+      return;
+    }
+    const ran = Date.now() - generation.startedAt;
+    this.log(`generation ${generation.number} (pid ${generation.pid}) exited unexpectedly (${describeExit(status)}) after ${formatDuration(ran)}`);
+    if (!shouldRestart(this.options.restart, status)) {
+      this.log(`--restart ${this.options.restart}: not replacing it; stopping`);
+      void this.stop(`generation ${generation.number} exited`).then(() => this.setup.exit(status.code === 0 ? 0 : 1));
+      return;
+    }
+    const delay = this.backoff.next(ran);
+    this.enqueue(async () => {
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      await this.restartServing(generation);
+    });
+  }
+
+  /** Replaces a dead serving generation on the same sockets: clients wait in the backlog meanwhile. */
+  private async restartServing(dead: Generation): Promise<void> {
+    if (this.stopping || this.serving !== dead) return;
+    this.restarts++;
+    dead.signal("SIGKILL"); // leftovers of its group must not hold the sockets
+    this.forget(dead);
+    const generation = this.startGeneration(dead.argv, dead.listeners);
+    this.serving = generation;
+    this.log(`generation ${generation.number} started (pid ${generation.pid}) to replace generation ${dead.number} on the same sockets`);
+    try {
+      generation.readyVia = await waitUntilReady(this.readinessTarget(generation), this.options.ready, this.options.readyTimeoutMs);
+      generation.state = "serving";
+      generation.readyAt = Date.now();
+      this.log(`generation ${generation.number} is serving (ready: ${generation.readyVia})`);
+      this.updateSystemdStatus();
+    } catch (error) {
+      this.log((error as Error).message);
+      generation.signal("SIGKILL");
+      // onExit of this generation (state still "starting" and serving) schedules the next attempt;
+      // if it is alive but never ready, kill it so that happens.
+    }
+  }
+
+  private forget(generation: Generation): void {
+    const index = this.generations.indexOf(generation);
+    if (index >= 0 && !generation.alive) this.generations.splice(index, 1);
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.upgradeQueue.then(task, task);
+    this.upgradeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Runs an upgrade (queued behind one in progress unless `queue` is false). Resolves with the
+   * report; rejects with {@link UpgradeFailedError} (old generation still serving) or a plain Error.
+   */
+  upgrade(argv: string[] | undefined, queue: boolean, progress: ProgressSink): Promise<UpgradeReport> {
+    if (this.stopping) return Promise.reject(new Error("the launcher is stopping; no upgrade"));
+    if (argv) {
+      try {
+        resolveExecutable(argv[0]!);
+      } catch (error) {
+        return Promise.reject(new Error(`upgrade --cmd: ${(error as Error).message}; generation ${this.serving?.number} is untouched`));
+      }
+    }
+    if (!queue && (this.currentUpgrade || this.upgradesWaiting > 0)) {
+      return Promise.reject(new Error(`an upgrade from generation ${this.currentUpgrade?.from ?? this.serving?.number} is already running (--no-queue); try again when it has finished`));
+    }
+    if (this.currentUpgrade) progress("queued", `waiting for the upgrade from generation ${this.currentUpgrade.from} to finish`);
+    this.upgradesWaiting++;
+    return this.enqueue(async () => {
+      this.upgradesWaiting--;
+      return this.runOneUpgrade(argv, progress);
+    });
+  }
+
+  private async runOneUpgrade(argv: string[] | undefined, progress: ProgressSink): Promise<UpgradeReport> {
+    if (this.stopping) throw new Error("the launcher is stopping; no upgrade");
+    const old = this.serving;
+    if (!old || !old.alive || old.state !== "serving") throw new Error("no generation is serving right now (restarting?); try again in a moment");
+    const abort = new AbortController();
+    this.currentUpgrade = { from: old.number, abort };
+    const command = argv ?? old.argv;
+    this.setup.notifier?.reloading();
+    this.setup.notifier?.status(`upgrading generation ${old.number} → ${this.nextNumber}`);
+    const sink: ProgressSink = (step, message) => {
+      this.log(message);
+      progress(step, message);
+    };
+    try {
+      const report = await runUpgrade(this.ports(command, abort.signal, sink), this.setup.strategy, old, argv, this.options.handoffTimeoutMs);
+      this.lastUpgrade = report;
+      this.log(summarizeReport(report));
+      return report;
+    } catch (error) {
+      if (error instanceof UpgradeFailedError) {
+        this.lastUpgrade = error.report;
+        this.log(`upgrade failed: ${error.message}`);
+      }
+      throw error;
+    } finally {
+      this.currentUpgrade = undefined;
+      this.setup.notifier?.ready();
+      this.updateSystemdStatus();
+    }
+  }
+
+  /** The real OS side of the pipeline. */
+  private ports(argv: string[], abort: AbortSignal, progress: ProgressSink): UpgradePorts<Generation> {
+    const options = this.options;
+    return {
+      now: () => Date.now(),
+      spawn: async () => {
+        resolveExecutable(argv[0]!);
+        // Sticky steering: the program points at the serving socket before the new one joins.
+        if (this.steering && this.serving) this.steering.pointAt(this.serving.listeners);
+        const listeners: Listener[] = [];
+        try {
+          for (const address of options.listen) {
+            const listener = openListener(address, options.backlog);
+            listeners.push(listener);
+            this.steering?.join(listener);
+          }
+          return this.startGeneration(argv, listeners);
+        } catch (error) {
+          this.closeAll(listeners);
+          throw error;
+        }
+      },
+      waitReady: async (generation) => {
+        const via = await waitUntilReady(this.readinessTarget(generation), options.ready, options.readyTimeoutMs, abort);
+        generation.readyVia = via;
+        return via;
+      },
+      context: (old, next): HandoffContext => ({
+        tag: options.name,
+        addresses: options.listen,
+        oldGeneration: old.number,
+        newGeneration: next.number,
+        oldMembers: old.listeners,
+        newMembers: next.listeners,
+        // Slack over the pipeline's own deadline so the launcher releases first in normal operation.
+        holdTimeoutMs: options.handoffTimeoutMs + 500,
+        log: (line) => progress("handoff", line),
+        steering: this.steering ? { pointAt: (which) => this.steering!.pointAt(which === "old" ? old.listeners : next.listeners) } : undefined,
+      }),
+      drain: (context, gateAt, deadline, kernelMigrates) => drainOldListeners(context.oldMembers, gateAt, deadline, kernelMigrates),
+      closeLauncherCopies: (generation) => {
+        for (const listener of generation.listeners) {
+          this.steering?.forgetHandle(listener);
+          closeListener(listener);
+        }
+      },
+      retire: (generation) => {
+        generation.state = "draining";
+        void generation.stop(options.stopSignal, options.drainTimeoutMs).then(() => this.afterRetired(generation));
+      },
+      waitListenersGone: (generation, deadline) => waitUntilGone(generation.listeners, deadline, (member) => this.steering?.leave(member)),
+      rollback: async (generation, reason) => {
+        generation.state = "failed";
+        generation.signal("SIGKILL");
+        await generation.waitExit(5000);
+        this.closeAll(generation.listeners);
+        this.forget(generation);
+        if (this.steering && this.serving) this.steering.pointAt(this.serving.listeners);
+        progress("rollback", `generation ${generation.number} stopped (${reason}); its listeners are closed`);
+      },
+      promote: (old, next) => {
+        next.state = "serving";
+        next.readyAt = Date.now();
+        old.state = "draining";
+        this.serving = next;
+      },
+      counters: () => {
+        try { return readCounters(); } catch { return {}; }
+      },
+      progress,
+    };
+  }
+
+  /** A retired generation is gone: its sockets have left their groups; re-point the program. */
+  private afterRetired(generation: Generation): void {
+    if (!this.steering) return;
+    for (const listener of generation.listeners) if (this.steering.has(listener)) this.steering.leave(listener);
+    try {
+      if (this.serving) this.steering.pointAt(this.serving.listeners);
+    } catch (error) {
+      this.log(`steering: ${(error as Error).message}`);
+    }
+  }
+
+  private closeAll(listeners: Listener[]): void {
+    for (const listener of listeners) {
+      this.steering?.leave(listener);
+      closeListener(listener);
+    }
+  }
+
+  /**
+   * Stops every generation gracefully (stop signal, SIGKILL after the drain timeout). An upgrade in
+   * progress is aborted first, which releases any hold. `immediate` kills at once.
+   */
+  async stop(reason: string, immediate = false): Promise<void> {
+    if (this.stopping && !immediate) return;
+    const first = !this.stopping;
+    this.stopping = true;
+    if (first) {
+      this.log(`stopping (${reason})`);
+      this.setup.notifier?.stopping();
+    }
+    if (immediate) {
+      for (const generation of this.generations) generation.signal("SIGKILL");
+      await this.setup.strategy.sweep(this.options.name).catch(() => []);
+      return;
+    }
+    this.currentUpgrade?.abort.abort();
+    await Promise.race([this.upgradeQueue, new Promise((r) => setTimeout(r, this.options.handoffTimeoutMs * 3 + 5000))]);
+    if (this.notifyTimer) clearInterval(this.notifyTimer);
+    const alive = this.generations.filter((g) => g.alive);
+    await Promise.all(alive.map(async (generation) => {
+      const status = await generation.stop(this.options.stopSignal, this.options.drainTimeoutMs);
+      this.log(`generation ${generation.number} stopped (${describeExit(status)})`);
+    }));
+    for (const generation of this.generations) this.closeAll(generation.listeners);
+  }
+
+  /** Everything `reuse-run status` shows. */
+  status(): StatusSnapshot {
+    let rows: ReturnType<typeof listeningSockets> = [];
+    try { rows = listeningSockets(); } catch { /* sock_diag unavailable: no queue figures */ }
+    const now = Date.now();
+    const generations: GenerationStatus[] = this.generations.map((g) => ({
+      number: g.number,
+      pid: g.pid,
+      state: g.state,
+      startedAt: new Date(g.startedAt).toISOString(),
+      uptimeMs: now - g.startedAt,
+      readyVia: g.readyVia,
+      command: formatCommand(g.argv),
+      listeners: g.listeners.map((l) => {
+        const row = rows.find((r) => r.inode === l.inode);
+        return { address: l.address.label, inode: l.inode, listening: row !== undefined, queue: row?.rqueue, backlog: row?.wqueue ?? l.backlog };
+      }),
+    }));
+    return {
+      name: this.options.name,
+      pid: process.pid,
+      control: this.setup.controlPath,
+      mode: this.options.selfBind ? "self-bind" : "pass",
+      listen: this.options.listen.map((a) => a.label),
+      handoff: { strategy: this.setup.strategy.name, reason: this.setup.strategyReason, stickySteering: this.steering !== undefined },
+      startedAt: new Date(this.startedAt).toISOString(),
+      serving: this.serving?.state === "serving" ? this.serving.number : undefined,
+      upgrading: this.currentUpgrade !== undefined,
+      upgradesWaiting: this.upgradesWaiting,
+      restarts: this.restarts,
+      generations,
+      lastUpgrade: this.lastUpgrade,
+      warnings: [...this.warnings],
+    };
+  }
+
+  private updateSystemdStatus(): void {
+    const serving = this.serving;
+    if (!this.setup.notifier || !serving) return;
+    const last = this.lastUpgrade;
+    const upgrade = last ? `; last upgrade ${last.from}→${last.to} ${last.ok ? "ok" : "rolled back"}${last.ok ? `, ${last.kernel.ListenDrops ?? 0} listen drops` : ""}` : "";
+    this.setup.notifier.status(`gen ${serving.number} serving since ${new Date(serving.readyAt ?? serving.startedAt).toISOString()}${upgrade}`);
+  }
+}
+
+/** LISTEN_FDNAMES entries: `NAME-PORT` (colon-free, as systemd requires), unique per fd. */
+export function fdNames(name: string, addresses: readonly ListenAddress[]): string[] {
+  const seen = new Map<string, number>();
+  return addresses.map((address) => {
+    const base = `${name}-${address.port}`;
+    const count = seen.get(base) ?? 0;
+    seen.set(base, count + 1);
+    return count === 0 ? base : `${base}-${count}`;
+  });
+}
+
+/** One line summarizing an upgrade for logs and people. */
+export function summarizeReport(report: UpgradeReport): string {
+  if (!report.ok) return `generation ${report.from} → ${report.to} failed: ${report.error}`;
+  const k = report.kernel;
+  return `generation ${report.from} → ${report.to} in ${formatDuration(report.handoffMs ?? 0)} after ready (ready ${formatDuration(report.readyMs ?? 0)}), handoff ${report.strategy}, ` +
+    `old queue drained ${report.queuedAtGate ?? 0}, held ${formatDuration(report.holdMs ?? 0)}; kernel: ListenDrops +${k.ListenDrops ?? 0}, ListenOverflows +${k.ListenOverflows ?? 0}, OutRsts +${k.OutRsts ?? 0}` +
+    (report.warnings.length ? `; warnings: ${report.warnings.join("; ")}` : "");
+}

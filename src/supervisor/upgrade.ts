@@ -1,0 +1,197 @@
+/**
+ * The upgrade pipeline, top to bottom: spawn → ready → gate → drain → retire → release → finish.
+ * Every OS effect comes in through {@link UpgradePorts}, so the order of steps and the rollback
+ * rules can be tested with fakes; the supervisor supplies the real implementation.
+ */
+import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
+import { formatDuration } from "../cli/duration.ts";
+
+/** A generation as the pipeline sees it. */
+export interface PipelineGeneration {
+  readonly number: number;
+  readonly pid: number;
+}
+
+/** Result of draining the old generation's listeners. */
+export interface DrainResult {
+  /** Connections queued on the old listeners when the gate closed. */
+  queuedAtGate: number;
+  /** Half-open requests on the port(s) when the gate closed. */
+  halfOpenAtGate: number;
+  /** True when both the queue and old half-open requests reached zero in time. */
+  complete: boolean;
+  /** Still queued when the drain gave up (0 when complete). */
+  queuedLeft: number;
+  halfOpenLeft: number;
+}
+
+/** The OS side of an upgrade, supplied by the supervisor (or by fakes in tests). */
+export interface UpgradePorts<G extends PipelineGeneration> {
+  now(): number;
+  /** Starts the next generation (pass mode: new SO_REUSEPORT listeners joined behind sticky steering). */
+  spawn(argv: string[] | undefined): Promise<G>;
+  /** Resolves with how readiness was decided, rejects with the reason it never came. */
+  waitReady(generation: G): Promise<string>;
+  /** The handoff context for moving traffic from `old` to `next`. */
+  context(old: G, next: G): HandoffContext;
+  /** Waits for the old listeners' accept queues (and old half-open requests) to empty. */
+  drain(context: HandoffContext, gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult>;
+  /** Closes every fd the launcher holds for `generation`'s listeners (a leftover copy keeps a socket in the group). */
+  closeLauncherCopies(generation: G): void;
+  /** Sends the stop signal to `generation` and lets it finish in the background (SIGKILL after the drain timeout). */
+  retire(generation: G): void;
+  /** Resolves true once none of `generation`'s listeners is in its reuseport group any more. */
+  waitListenersGone(generation: G, deadline: number): Promise<boolean>;
+  /** Kills a generation that failed to take over and closes its listeners. */
+  rollback(generation: G, reason: string): Promise<void>;
+  /** Marks `next` as the serving generation, `old` as draining. */
+  promote(old: G, next: G): void;
+  /** Kernel counters (TcpExt/Tcp) to report deltas of. */
+  counters(): Record<string, number>;
+  /** Progress for the person waiting on `reuse-run upgrade`. */
+  progress(step: string, message: string): void;
+}
+
+/** What an upgrade did, for people (`upgrade`'s last lines) and machines (`--json`). */
+export interface UpgradeReport {
+  ok: boolean;
+  from: number;
+  to: number;
+  strategy: string;
+  readyVia?: string;
+  /** Milliseconds: spawn → ready. */
+  readyMs?: number;
+  /** Milliseconds: ready → release (the handoff itself). */
+  handoffMs?: number;
+  /** Milliseconds the gate was closed (gate → release). */
+  holdMs?: number;
+  drainMs?: number;
+  retireMs?: number;
+  totalMs: number;
+  queuedAtGate?: number;
+  halfOpenAtGate?: number;
+  kernel: Record<string, number>;
+  warnings: string[];
+  error?: string;
+  rolledBack?: boolean;
+}
+
+/** An upgrade that did not happen; the old generation is still serving. */
+export class UpgradeFailedError extends Error {
+  readonly report: UpgradeReport;
+  constructor(report: UpgradeReport) {
+    super(report.error ?? "upgrade failed");
+    this.name = "UpgradeFailedError";
+    this.report = report;
+  }
+}
+
+function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(after)) out[key] = (after[key] ?? 0) - (before[key] ?? 0);
+  return out;
+}
+
+/** Runs one upgrade from `old` to a new generation. Resolves with the report, or throws {@link UpgradeFailedError}. */
+export async function runUpgrade<G extends PipelineGeneration>(
+  ports: UpgradePorts<G>,
+  strategy: HandoffStrategy,
+  old: G,
+  argv: string[] | undefined,
+  handoffTimeoutMs: number,
+): Promise<UpgradeReport> {
+  const start = ports.now();
+  const countersBefore = ports.counters();
+  const report: UpgradeReport = { ok: false, from: old.number, to: old.number + 1, strategy: strategy.name, totalMs: 0, kernel: {}, warnings: [] };
+  const fail = (error: string, rolledBack: boolean): never => {
+    report.error = error;
+    report.rolledBack = rolledBack;
+    report.totalMs = ports.now() - start;
+    report.kernel = delta(countersBefore, ports.counters());
+    throw new UpgradeFailedError(report);
+  };
+
+  // 1. spawn — generation N+1 next to N; N keeps serving.
+  let next: G;
+  try {
+    next = await ports.spawn(argv);
+  } catch (error) {
+    return fail(`generation ${old.number + 1} could not be started: ${(error as Error).message}; generation ${old.number} is still serving`, false);
+  }
+  report.to = next.number;
+  ports.progress("spawn", `generation ${next.number} started (pid ${next.pid}), waiting until it is ready`);
+
+  // 2. ready — bounded; any failure rolls back and leaves N exactly as it was.
+  try {
+    report.readyVia = await ports.waitReady(next);
+  } catch (error) {
+    await ports.rollback(next, (error as Error).message);
+    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true);
+  }
+  const readyAt = ports.now();
+  report.readyMs = readyAt - start;
+  ports.progress("ready", `generation ${next.number} is ready (${report.readyVia}) after ${formatDuration(report.readyMs)}`);
+
+  // 3. gate — stop new connections from reaching N.
+  const context = ports.context(old, next);
+  try {
+    await strategy.gate(context);
+  } catch (error) {
+    await releaseQuietly(strategy, context, report);
+    await ports.rollback(next, (error as Error).message);
+    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true);
+  }
+  const gateAt = ports.now();
+  ports.progress("gate", `handoff ${strategy.name}: new connections go to generation ${next.number}`);
+
+  // 4. drain — N accepts what is queued and what was half-open at the gate.
+  const deadline = gateAt + handoffTimeoutMs;
+  const drain: DrainResult = strategy.drains === false
+    ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
+    : await ports.drain(context, gateAt, deadline, strategy.kernelMigrates === true);
+  report.drainMs = ports.now() - gateAt;
+  report.queuedAtGate = drain.queuedAtGate;
+  report.halfOpenAtGate = drain.halfOpenAtGate;
+  if (!drain.complete && drain.queuedLeft > 0) {
+    // Closing N now would reset what is still queued on it: give the traffic back to N instead.
+    await releaseQuietly(strategy, context, report);
+    context.steering?.pointAt("old");
+    await ports.rollback(next, "drain timed out");
+    return fail(`generation ${old.number} did not drain its accept queue within ${formatDuration(handoffTimeoutMs)} (${drain.queuedLeft} still queued; is it accepting?); rolled back, generation ${old.number} is still serving`, true);
+  }
+  if (!drain.complete) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${formatDuration(handoffTimeoutMs)} (retransmitting clients?)`);
+  ports.progress("drain", `generation ${old.number} drained ${drain.queuedAtGate} queued connection(s) in ${formatDuration(report.drainMs)}`);
+
+  // 5. retire — the launcher's own copies go first, or N would stay in the group after it closes.
+  const retireAt = ports.now();
+  ports.closeLauncherCopies(old);
+  ports.promote(old, next);
+  ports.retire(old);
+  const gone = await ports.waitListenersGone(old, ports.now() + handoffTimeoutMs);
+  if (!gone) report.warnings.push(`generation ${old.number} still had its listener open ${formatDuration(handoffTimeoutMs)} after the stop signal; it gets no new connections, and is killed after the drain timeout`);
+  report.retireMs = ports.now() - retireAt;
+
+  // 6. release — traffic flows to N+1 only.
+  try {
+    await strategy.release(context);
+  } catch (error) {
+    report.warnings.push(`release: ${(error as Error).message}`);
+  }
+  context.steering?.pointAt("new");
+  const releasedAt = ports.now();
+  report.holdMs = releasedAt - gateAt;
+  report.handoffMs = releasedAt - readyAt;
+  report.totalMs = releasedAt - start;
+  report.kernel = delta(countersBefore, ports.counters());
+  report.ok = true;
+  ports.progress("release", `generation ${next.number} serves alone; generation ${old.number} is finishing in-flight requests`);
+  return report;
+}
+
+async function releaseQuietly(strategy: HandoffStrategy, context: HandoffContext, report: UpgradeReport): Promise<void> {
+  try {
+    await strategy.release(context);
+  } catch (error) {
+    report.warnings.push(`release after failure: ${(error as Error).message}`);
+  }
+}

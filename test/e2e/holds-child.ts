@@ -1,0 +1,22 @@
+/**
+ * Helper process for test/e2e/holds.test.ts: gates one port with the named hold strategy, prints
+ * "held", then waits to be SIGKILLed — a launcher dying mid-hold, leaving only its fail-safe.
+ * Usage: holds-child.ts <nft|iptables|tc> <tag> <port> <holdTimeoutMs>
+ */
+import { holdStrategies } from "../../src/handoff/holds.ts";
+import { parseListenAddress } from "../../src/net/address.ts";
+
+const [name, tag, port, holdTimeoutMs] = process.argv.slice(2) as [keyof typeof holdStrategies, string, string, string];
+const address = parseListenAddress(`:${port}`);
+await holdStrategies[name].gate({
+  tag,
+  addresses: [address],
+  oldGeneration: 1,
+  newGeneration: 2,
+  oldMembers: [],
+  newMembers: [],
+  holdTimeoutMs: Number(holdTimeoutMs),
+  log: () => {},
+});
+process.stdout.write("held\n");
+setInterval(() => {}, 60_000);
