@@ -53,7 +53,9 @@ function inNetns(argv: string[]): string[] {
   const root = process.getuid?.() === 0;
   const unshare = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
   if (!root || !unshare) return argv;
-  return [unshare, "--net", "--", "/bin/sh", "-c", 'ip link set lo up && exec "$0" "$@"', ...argv];
+  // Client sockets of the load generators take ephemeral ports; keep them above every port a test listens on.
+  const setup = 'ip link set lo up && echo "45000 60999" > /proc/sys/net/ipv4/ip_local_port_range && exec "$0" "$@"';
+  return [unshare, "--net", "--", "/bin/sh", "-c", setup, ...argv];
 }
 
 function runSuite(runtime: "bun" | "deno"): Promise<ReturnType<typeof countJunit> | undefined> {

@@ -37,18 +37,20 @@ export function hookReleaseArgv(envPath: string, executable: string, command: re
   return [envPath, ...env, executable, ...command.slice(1), "release"];
 }
 
-/** A hold done by the user's command `command` (argv: program and its leading arguments). */
+/**
+ * A hold done by the user's command `command` (argv: program and its leading arguments). An empty
+ * command makes a strategy that is never available and says why.
+ */
 export function hookStrategy(command: readonly string[]): HandoffStrategy {
-  if (command.length === 0 || command[0] === "") throw new HandoffError("hook", "configure", "--hold-hook needs a command");
-  const program = command[0]!;
+  const program = command[0] ?? "";
   const shown = command.join(" ");
   const deadmen = new Map<string, Deadman>();
 
-  const resolve = (): string | undefined => findTool(program);
+  const resolve = (): string | undefined => (program === "" ? undefined : findTool(program));
 
   const invoke = async (verb: "hold" | "release", context: HandoffContext): Promise<void> => {
     const executable = resolve();
-    if (!executable) throw new HandoffError("hook", verb, `${program} not found or not executable`);
+    if (!executable) throw new HandoffError("hook", verb, program === "" ? "no --hold-hook command" : `${program} not found or not executable`);
     const result = await runCommand([executable, ...command.slice(1), verb], { env: hookEnv(context), timeoutMs: context.holdTimeoutMs });
     if (result.code === 0) return;
     const why = result.timedOut
@@ -61,6 +63,7 @@ export function hookStrategy(command: readonly string[]): HandoffStrategy {
     name: "hook",
 
     async available(): Promise<Availability> {
+      if (program === "") return { ok: false, reason: "--handoff hook needs --hold-hook COMMAND" };
       if (program.includes("/")) {
         return isExecutable(program) ? { ok: true } : { ok: false, reason: `hold hook ${program} does not exist or is not executable` };
       }

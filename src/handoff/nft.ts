@@ -40,20 +40,17 @@ export function nftTableScript(tag: string): string {
 
 /**
  * The script that starts a hold: each port becomes an element that expires after `timeoutMs`.
- * Add-delete-add so that an element left by an earlier hold (whose release failed) gets the new
- * timeout instead of keeping its old, shorter one; all in one transaction.
+ * `add` keeps an existing element's old timeout, so when an earlier hold may still be there
+ * (`refresh`: its release failed) the ports are added, deleted and added again in one transaction.
+ * Not always: a delete costs ~15 ms (the kernel waits for an RCU grace period), an add ~3 ms.
  */
-export function nftGateScript(tag: string, ports: readonly number[], timeoutMs: number): string {
+export function nftGateScript(tag: string, ports: readonly number[], timeoutMs: number, refresh = false): string {
   const table = nftTableName(tag);
   const ms = Math.max(1, Math.ceil(timeoutMs));
   const plain = ports.join(", ");
   const timed = ports.map((p) => `${p} timeout ${ms}ms`).join(", ");
-  return [
-    `add element inet ${table} ports { ${plain} }`,
-    `delete element inet ${table} ports { ${plain} }`,
-    `add element inet ${table} ports { ${timed} }`,
-    "",
-  ].join("\n");
+  const lines = refresh ? [`add element inet ${table} ports { ${plain} }`, `delete element inet ${table} ports { ${plain} }`] : [];
+  return [...lines, `add element inet ${table} ports { ${timed} }`, ""].join("\n");
 }
 
 /** The script that ends a hold for `ports`. */
@@ -63,6 +60,8 @@ export function nftReleaseScript(tag: string, ports: readonly number[]): string 
 
 /** Tags whose table this process has created (the first gate does it once, lazily). */
 const prepared = new Set<string>();
+/** Ports per tag that a gate added and no release has deleted yet. */
+const unreleased = new Map<string, Set<number>>();
 
 function nftPath(): string {
   const path = findTool("nft");
@@ -91,6 +90,7 @@ function isMissing(error: unknown): boolean {
 export async function prepare(tag: string): Promise<void> {
   await nftScript(nftTableScript(tag), "prepare table");
   prepared.add(tag);
+  unreleased.delete(tag);
 }
 
 /** Drops SYNs to the listening ports via an nftables set with per-element timeouts. */
@@ -103,6 +103,8 @@ export const nftStrategy: HandoffStrategy = {
 
   async sweep(tag) {
     const table = nftTableName(tag);
+    prepared.delete(tag);
+    unreleased.delete(tag);
     const list = await runCommand([nftPath(), "list", "tables", "inet"], { timeoutMs: NFT_TIMEOUT_MS });
     if (list.code !== 0 || !new RegExp(`^table inet ${table}$`, "m").test(list.stdout)) return [];
     try {
@@ -111,7 +113,6 @@ export const nftStrategy: HandoffStrategy = {
       if (!isMissing(error)) throw error;
       return [];
     }
-    prepared.delete(tag);
     return [`nft table inet ${table}`];
   },
 
@@ -119,22 +120,29 @@ export const nftStrategy: HandoffStrategy = {
     const ports = portsOf(context.addresses);
     if (ports.length === 0) return;
     if (!prepared.has(context.tag)) await prepare(context.tag);
+    const pending = unreleased.get(context.tag) ?? new Set<number>();
+    const refresh = ports.some((port) => pending.has(port));
+    const step = `hold port ${ports.join(",")}`;
     try {
-      await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs), `hold ports ${ports.join(",")}`);
+      await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs, refresh), step);
     } catch (error) {
       // The table may have been removed behind our back (a sweep, `nft flush ruleset`): once more from scratch.
       if (!isMissing(error)) throw error;
       await prepare(context.tag);
-      await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs), `hold ports ${ports.join(",")}`);
+      await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs), step);
     }
+    ports.forEach((port) => pending.add(port));
+    unreleased.set(context.tag, pending);
     context.log(`nft: holding SYNs to port ${ports.join(", ")} (kernel ends the hold after ${context.holdTimeoutMs} ms)`);
   },
 
   async release(context: HandoffContext) {
     const ports = portsOf(context.addresses);
     if (ports.length === 0) return;
+    const released = () => ports.forEach((port) => unreleased.get(context.tag)?.delete(port));
     try {
-      await nftScript(nftReleaseScript(context.tag, ports), `release ports ${ports.join(",")}`);
+      await nftScript(nftReleaseScript(context.tag, ports), `release port ${ports.join(",")}`);
+      released();
       return;
     } catch (error) {
       if (!isMissing(error)) throw error;
@@ -149,6 +157,7 @@ export const nftStrategy: HandoffStrategy = {
         expired.push(port);
       }
     }
-    context.log(`nft: hold on port ${expired.join(", ")} had already ended (timeout after ${context.holdTimeoutMs} ms)`);
+    released();
+    if (expired.length) context.log(`nft: hold on port ${expired.join(", ")} had already ended (timeout after ${context.holdTimeoutMs} ms)`);
   },
 };

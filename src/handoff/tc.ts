@@ -99,14 +99,15 @@ export function kick(): string | undefined {
   }
 }
 
-async function tool(name: "tc" | "ip"): Promise<string> {
+/** Absolute path of tc or ip (a service's PATH may lack the sbin directories). */
+function tool(name: "tc" | "ip"): string {
   const path = findTool(name);
-  if (!path) throw new HandoffError("tc", "prepare", `${name} not found in PATH`);
+  if (!path) throw new HandoffError("tc", "find tools", `${name} not found in PATH`);
   return path;
 }
 
 async function run(name: "tc" | "ip", args: readonly string[]): Promise<CommandResult> {
-  return runCommand([await tool(name), ...args], { timeoutMs: TC_TIMEOUT_MS });
+  return runCommand([tool(name), ...args], { timeoutMs: TC_TIMEOUT_MS });
 }
 
 function why(result: CommandResult): string {
@@ -131,7 +132,7 @@ interface Setup {
 const setups = new Map<string, Setup>();
 
 /**
- * Sets up the ifb, its tbf, lo's ingress qdisc and the filters for `ports` (plus the kick port).
+ * Sets up the ifb, its tbf, lo's ingress qdisc and the filters for `targets` (plus the kick port).
  * The first call for a tag in this process starts clean: it replaces filters of an earlier run
  * (same prefs) and reuses its ifb. Later calls only add filters for new ports. Calling it at
  * start-up takes the ~30 ms of setup out of the first hold.
@@ -232,7 +233,7 @@ export const tcStrategy: HandoffStrategy = {
     setup.deadman?.disarm();
     const kickArgv = deadmanKickArgv();
     // Armed before the hold: the launcher may die the moment the rate changes.
-    const reopen = [await tool("tc"), ...tbfArgs("change", setup.ifb, false)];
+    const reopen = [tool("tc"), ...tbfArgs("change", setup.ifb, false)];
     setup.deadman = armDeadman(kickArgv ? [reopen, kickArgv] : [reopen], context.holdTimeoutMs);
     try {
       await must("tc", tbfArgs("change", setup.ifb, true), `hold (${setup.ifb})`);

@@ -10,7 +10,7 @@ import { formatCommand, resolveExecutable } from "../cli/command-line.ts";
 import type { ListenAddress } from "../net/address.ts";
 import { openListener, closeListener, type Listener } from "../net/listener.ts";
 import { listeningSockets } from "../net/sock-diag.ts";
-import { processTree, epollWatchedInodes, socketInodesOf, blockedAcceptFds } from "../net/proc.ts";
+import { processTree, epollWatchedInodes, socketInodesOf, blockedAcceptFds, isAlive as processIsAlive } from "../net/proc.ts";
 import { readCounters } from "../net/kernel-counters.ts";
 import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
 import type { Notifier } from "../systemd/notify.ts";
@@ -287,6 +287,7 @@ export class Supervisor {
         generation.readyVia = via;
         return via;
       },
+      isAlive: (generation) => generation.alive && processIsAlive(generation.pid),
       context: (old, next): HandoffContext => ({
         tag: options.name,
         addresses: options.listen,

@@ -32,6 +32,8 @@ export interface UpgradePorts<G extends PipelineGeneration> {
   spawn(argv: string[] | undefined): Promise<G>;
   /** Resolves with how readiness was decided, rejects with the reason it never came. */
   waitReady(generation: G): Promise<string>;
+  /** True while the generation's main process runs (a zombie counts as dead). */
+  isAlive(generation: G): boolean;
   /** The handoff context for moving traffic from `old` to `next`. */
   context(old: G, next: G): HandoffContext;
   /** Waits for the old listeners' accept queues (and old half-open requests) to empty. */
@@ -128,6 +130,10 @@ export async function runUpgrade<G extends PipelineGeneration>(
     await ports.rollback(next, (error as Error).message);
     return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true);
   }
+  if (!ports.isAlive(next)) {
+    await ports.rollback(next, "exited right after it was ready");
+    return fail(`generation ${next.number} exited right after it was ready; rolled back, generation ${old.number} is still serving`, true);
+  }
   const readyAt = ports.now();
   report.readyMs = readyAt - start;
   ports.progress("ready", `generation ${next.number} is ready (${report.readyVia}) after ${formatDuration(report.readyMs)}`);
@@ -158,6 +164,13 @@ export async function runUpgrade<G extends PipelineGeneration>(
     context.steering?.pointAt("old");
     await ports.rollback(next, "drain timed out");
     return fail(`generation ${old.number} did not drain its accept queue within ${formatDuration(handoffTimeoutMs)} (${drain.queuedLeft} still queued; is it accepting?); rolled back, generation ${old.number} is still serving`, true);
+  }
+  if (!ports.isAlive(next)) {
+    // It died while connections were being steered to it: give the traffic back to N at once.
+    context.steering?.pointAt("old");
+    await releaseQuietly(strategy, context, report);
+    await ports.rollback(next, "exited during the handoff");
+    return fail(`generation ${next.number} exited during the handoff; rolled back, generation ${old.number} is still serving`, true);
   }
   if (!drain.complete) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${formatDuration(handoffTimeoutMs)} (retransmitting clients?)`);
   ports.progress("drain", `generation ${old.number} drained ${drain.queuedAtGate} queued connection(s) in ${formatDuration(report.drainMs)}`);

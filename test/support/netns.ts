@@ -48,16 +48,17 @@ function interfaces(): string[] {
 /**
  * True when this process is in a network namespace other than the host's.
  *
- * The reference is PID 1's namespace. Some sandboxes hide PID 1's namespace links even from
- * root (readlink → EACCES, as on this project's CI VM); then an ancestor process in another
- * namespace also proves ours is private, and as a last resort so does a namespace whose only
- * interface is `lo` (what `unshare -n` creates).
+ * The reference is PID 1's namespace, then our ancestors': one in another namespace proves ours
+ * is private. Neither always answers: some sandboxes hide PID 1's namespace links even from root
+ * (readlink → EACCES, as on this project's CI VM), and in a private PID namespace PID 1 is one
+ * of us. The last resort is the namespace's own look: nothing but `lo` (and the `ifb` devices the
+ * tc tests add) is what `unshare -n` creates — a host always has a real interface.
  */
 export function inPrivateNetns(): boolean {
   const self = netnsOf("self");
   if (!self) return false;
   const init = netnsOf(1);
-  if (init) return self !== init;
+  if (init && init !== self) return true;
   const seen = new Set<number>();
   for (let pid = parentOf(process.pid); pid !== undefined && pid > 1 && !seen.has(pid); pid = parentOf(pid)) {
     seen.add(pid);
@@ -65,7 +66,7 @@ export function inPrivateNetns(): boolean {
     if (ns && ns !== self) return true;
   }
   const names = interfaces();
-  return names.length === 1 && names[0] === "lo";
+  return names.includes("lo") && names.every((name) => name === "lo" || /^ifb\d*$/.test(name));
 }
 
 /** True when `lo` is up in this namespace (a fresh `unshare -n` leaves it down). */
