@@ -208,7 +208,7 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
     .command("$0", "supervise COMMAND on SO_REUSEPORT listeners (generation 1, then upgrades)", (y) =>
       y.options({
         cmd: { type: "string", describe: "server command, split like shell words (or give it after --)" },
-        listen: { type: "string", array: true, describe: "address: 8080, :8080, 127.0.0.1:8080, [::1]:8080 (repeatable)" },
+        listen: { type: "string", array: true, nargs: 1, describe: "address: 8080, :8080, 127.0.0.1:8080, [::1]:8080 (repeatable)" },
         ...control,
         backlog: { type: "string", describe: "listen backlog (capped by net.core.somaxconn)", default: undefined },
         "stop-signal": { type: "string", describe: "signal that asks a generation to finish (default SIGTERM)" },
@@ -240,7 +240,11 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
     .version("0.1.0")
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
-    .fail((message, error) => { throw error instanceof UsageError ? error : new UsageError(message ?? error?.message ?? "invalid command line"); });
+    .fail((message, error) => {
+      if (error instanceof UsageError) throw error;
+      const text = message ?? error?.message ?? "invalid command line";
+      throw new UsageError(/^Unknown argument|^Not enough arguments|^Missing required/.test(text) ? `${text}; see reuse-run --help for the flags each command takes` : text);
+    });
   await parser.parseAsync();
   if (!result) throw new UsageError("");
   return result;

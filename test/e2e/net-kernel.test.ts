@@ -129,22 +129,32 @@ describe("sock_diag", () => {
     try {
       clients.push(...connectClients("127.0.0.1", 37416, 300));
       await waitFor("300 queued connections", () => acceptQueue(listener.fd).length === 300);
-      const time = (fn: () => unknown) => {
-        const rounds = 300;
-        const start = performance.now();
-        for (let i = 0; i < rounds; i++) fn();
-        return (performance.now() - start) / rounds;
+      // Median, not mean: a dump that cond_resched()s to a busy neighbour now and then says
+      // nothing about the cost of the call.
+      const median = (fn: () => unknown) => {
+        const times: number[] = [];
+        for (let i = 0; i < 101; i++) {
+          const start = performance.now();
+          fn();
+          times.push(performance.now() - start);
+        }
+        return times.sort((x, y) => x - y)[50]!;
       };
-      const listen = time(() => listeningSockets(37416));
-      const synRecv = time(() => synRecvRequests(37416));
-      const halfOpen = time(() => halfOpenOlderThan(37416, 10));
+      const listen = median(() => listeningSockets(37416));
+      const synRecv = median(() => synRecvRequests(37416));
+      const halfOpen = median(() => halfOpenOlderThan(37416, 10));
       useByFamilyDumps(true);
-      const synRecvByFamily = time(() => synRecvRequests(37416));
+      const synRecvByFamily = median(() => synRecvRequests(37416));
       useByFamilyDumps(false);
-      console.log(`sock_diag per call with 600 sockets: listeningSockets ${listen.toFixed(3)} ms, synRecvRequests ${synRecv.toFixed(3)} ms ` +
+      const ehash = Number(readSysctl("net.ipv4.tcp_ehash_entries") ?? 262144);
+      console.log(`sock_diag median per call, 600 sockets here, established hash of ${Math.abs(ehash)} buckets: ` +
+        `listeningSockets ${listen.toFixed(3)} ms, synRecvRequests ${synRecv.toFixed(3)} ms ` +
         `(per-family dumps ${synRecvByFamily.toFixed(3)} ms), halfOpenOlderThan ${halfOpen.toFixed(3)} ms`);
       assert.ok(listen < 1, `listeningSockets ${listen} ms`);
-      assert.ok(synRecv < 1, `synRecvRequests ${synRecv} ms`);
+      // A SYN_RECV dump walks every bucket of the established hash (shared by all namespaces),
+      // so its cost follows the hash size, not this test's sockets.
+      const bound = Math.max(1, Math.abs(ehash) / 262144);
+      assert.ok(synRecv < bound, `synRecvRequests ${synRecv} ms`);
       assert.equal(listeningSockets(37416)[0]!.rqueue, 300);
     } finally {
       useByFamilyDumps(false);
@@ -245,16 +255,16 @@ function lineFrom(child: ChildProcess, pattern: RegExp, timeoutMs = 10000): Prom
   });
 }
 
+/** Kills the child's whole process group (it was spawned detached), so no grandchild outlives the test. */
 async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  try { process.kill(child.pid!, "SIGKILL"); } catch { /* gone */ }
+  const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", resolve));
+  try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ }
   await exited;
 }
 
 describe("/proc readers and pidfd_getfd against a real server", () => {
   test("process tree, socket inodes, epoll set, pidfd_getfd duplicate", async () => {
-    const child = spawn("sh", ["-c", 'node -e "$0"; true', CHILD_SERVER], { stdio: ["pipe", "pipe", "inherit"] });
+    const child = spawn("sh", ["-c", 'node -e "$0"; true', CHILD_SERVER], { stdio: ["pipe", "pipe", "inherit"], detached: true });
     const clients: number[] = [];
     try {
       const nodePid = Number((await lineFrom(child, /ready (\d+)/))[1]);
@@ -293,7 +303,7 @@ describe("/proc readers and pidfd_getfd against a real server", () => {
 
   test("processTree skips zombies; processState reports them", async () => {
     // `sleep 0.05 &` exits and is never reaped: after exec, `sleep 30` does not wait for children.
-    const child = spawn("sh", ["-c", "sleep 0.05 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn("sh", ["-c", "sleep 0.05 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "inherit"], detached: true });
     try {
       const zombie = Number((await lineFrom(child, /(\d+)\n/))[1]);
       await waitFor("the zombie", () => processState(zombie) === "Z");
@@ -306,14 +316,14 @@ describe("/proc readers and pidfd_getfd against a real server", () => {
     assert.equal(processState(2 ** 22 + 1), undefined); // above pid_max: never a process
   });
 
-  test("isBlockedInAccept sees a thread sleeping in accept()", async (t) => {
+  test("isBlockedInAccept sees a thread sleeping in accept()", async () => {
     const script = "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
       "s.bind(('127.0.0.1',37422))\ns.listen()\nprint('fd',s.fileno(),flush=True)\ns.accept()\n";
     if (spawnSync("python3", ["-c", "pass"]).status !== 0) {
       console.log("skipped: isBlockedInAccept needs python3 for a server that blocks in accept()");
       return;
     }
-    const child = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"], detached: true });
     try {
       const fd = Number((await lineFrom(child, /fd (\d+)/))[1]);
       await waitFor("accept()", () => isBlockedInAccept(child.pid!));
