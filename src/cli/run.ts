@@ -47,9 +47,13 @@ export async function runLauncher(options: RunOptions): Promise<number> {
       throw new UsageError((error as Error).message);
     }
   }
+  // Self-bind: steering is exact only with one socket per address per generation, which is known
+  // once a generation has bound; the choice is made again before every upgrade.
+  const rechoose = (canSteer: boolean, why: string) => chooseStrategy(options.handoff, { canSteer, steerReason: why, holdHook: options.holdHook });
   let choice;
   try {
-    choice = await chooseStrategy(options.handoff, { canSteer: !options.selfBind, steerReason: "self-bind mode: the launcher holds no copy of the sockets", holdHook: options.holdHook });
+    choice = await rechoose(true, "");
+    if (options.selfBind && choice.strategy.name === "steer") choice.reason += " (self-bind: checked again before each upgrade)";
   } catch (error) {
     if (error instanceof NoStrategyError) throw new UsageError(error.message);
     throw error;
@@ -83,6 +87,7 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
   const supervisor = new Supervisor({
     options, listeners, strategy: choice.strategy, strategyReason: choice.reason, controlPath: path,
+    rechoose: options.selfBind ? rechoose : undefined,
     notifier, notifyReceiver, log, exit: (code) => resolveExit(code),
   });
 

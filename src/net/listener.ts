@@ -17,6 +17,12 @@ export interface Listener {
   readonly inode: number;
   /** Backlog actually in force (requested, capped by net.core.somaxconn). */
   readonly backlog: number;
+  /**
+   * Self-bind mode: the process that owns the socket and its fd number there, so a duplicate can
+   * be taken with pidfd_getfd for the instant one is needed (never kept: a leftover copy would keep
+   * the socket in its reuseport group).
+   */
+  readonly owner?: { pid: number; fd: number };
 }
 
 /** Why a listener could not be created, with the address and a hint for the common cases. */

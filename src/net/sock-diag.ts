@@ -1,8 +1,13 @@
 /**
- * TCP socket tables from netlink NETLINK_SOCK_DIAG (`SOCK_DIAG_BY_FAMILY` dumps of
- * `inet_diag_req_v2`). This is the hot-path way to see listeners and half-open requests: one dump
- * costs tens of microseconds whatever the connection count, where `/proc/net/tcp` costs tens of
- * milliseconds at scale and blocks the event loop (DESIGN.md §1). Never read /proc/net/tcp here.
+ * TCP socket tables from netlink NETLINK_SOCK_DIAG dumps. This is the hot-path way to see
+ * listeners and half-open requests; `/proc/net/tcp` costs tens of milliseconds at scale and
+ * blocks the event loop (DESIGN.md §1), so it is never read here. Measured on Linux 6.18 (2 cores):
+ * a LISTEN dump ~0.025 ms whatever the connection count (the kernel walks only the listening hash).
+ * A SYN_RECV dump is dearer: request sockets live in the established hash, and the kernel walks
+ * every bucket and every socket in it — 262,144 buckets here, shared by all network namespaces,
+ * TIME_WAIT sockets included: ~0.18 ms on an idle host, ~2–3 ms with ~23k sockets in the hash
+ * (≈90 ns per socket). Callers should ask for half-open requests only once the accept queue is
+ * empty, and stop once the answer is 0 (after the gate no new request can be older than it).
  */
 import { C, socket, sendto, recv, close, SysError } from "../sys/libc.ts";
 import { formatIPv6 } from "./address.ts";
@@ -53,7 +58,7 @@ let sequence = 1;
  * Whether the kernel takes the legacy `TCPDIAG_GETSOCK` dump. It is the only request that covers
  * IPv4 and IPv6 in one pass (the kernel dumps it as AF_UNSPEC), which halves the cost of a
  * SYN_RECV dump: that walks every bucket of the established hash (262,144 here), ~0.14 ms per
- * pass. Unknown until the first call; `SOCK_DIAG_BY_FAMILY` per family is the fallback.
+ * pass on an idle host. Unknown until the first call; `SOCK_DIAG_BY_FAMILY` per family is the fallback.
  */
 let compatDump: boolean | undefined;
 

@@ -43,10 +43,19 @@ function halfOpenOn(members: readonly GroupMember[], ageMs: number): number {
 export async function drainOldListeners(oldMembers: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult> {
   const queuedAtGate = queuedOn(oldMembers);
   const halfOpenAtGate = kernelMigrates ? 0 : halfOpenOn(oldMembers, 0);
+  let halfOpen = halfOpenAtGate;
   for (;;) {
-    const queued = queuedOn(oldMembers);
-    const halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Date.now() - gateAt);
-    if (queued === 0 && halfOpen === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
+    let queued = queuedOn(oldMembers);
+    // The SYN_RECV dump walks the kernel's whole established hash (milliseconds on a busy host):
+    // ask only once the queue is empty. A request that completes moves from half-open into the
+    // queue, so the queue is read again after the half-open count reaches 0.
+    if (queued === 0) {
+      halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Date.now() - gateAt);
+      if (halfOpen === 0) {
+        queued = queuedOn(oldMembers);
+        if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
+      }
+    }
     if (Date.now() >= deadline) return { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
     await sleep(POLL_MS);
   }

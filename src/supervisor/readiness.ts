@@ -22,6 +22,8 @@ export interface ReadinessTarget {
   notified(): boolean;
   /** Why it is not ready yet, for the timeout message (e.g. "bound 0.0.0.0:3000, not :8080"). */
   pendingReason?(): string;
+  /** Extra words for an exit before readiness (self-bind: what it bound, or did not). */
+  exitHint?(): string | undefined;
 }
 
 /** Why a generation did not become ready. */
@@ -43,7 +45,10 @@ export async function waitUntilReady(target: ReadinessTarget, mode: ReadyMode, t
   let lastExecError = "";
   for (;;) {
     await new Promise((r) => setTimeout(r, POLL_MS));
-    if (exit) throw new NotReadyError(target.number, `it exited (${describeExit(exit)}) before it was ready`);
+    if (exit) {
+      const hint = target.exitHint?.();
+      throw new NotReadyError(target.number, `it exited (${describeExit(exit)}) before it was ready${hint ? `; ${hint}` : ""}`);
+    }
     if (signal?.aborted) throw new NotReadyError(target.number, "the upgrade was aborted");
     const elapsed = Date.now() - started;
     if (elapsed > timeoutMs) {

@@ -3,8 +3,10 @@
  * points at the serving generation's socket, so a new generation's socket receives nothing from the
  * moment it joins until the gate. A generation that fails to start then has nothing queued.
  */
-import { ReuseportGroup, attachSteering } from "../net/reuseport-steering.ts";
+import { ReuseportGroup, attachSteering, detachSteering } from "../net/reuseport-steering.ts";
+import { withDuplicate } from "../net/duplicate.ts";
 import type { GroupMember } from "../handoff/strategy.ts";
+import type { Listener } from "../net/listener.ts";
 
 /** The launcher's model of each reuseport group (one per `--listen` address) and its program. */
 export class StickySteering {
@@ -46,14 +48,32 @@ export class StickySteering {
   }
 
   /** Points each group's program at the given members (one per address). Throws if a group has no handle. */
-  pointAt(members: readonly GroupMember[]): void {
+  pointAt(members: readonly Listener[]): void {
     for (const member of members) {
-      const key = member.address.label;
-      const index = this.group(key).indexOf(member.inode);
+      const index = this.group(member.address.label).indexOf(member.inode);
       if (index < 0) continue;
-      const fd = [...(this.handles.get(key)?.values() ?? [])][0];
-      if (fd === undefined) throw new Error(`steering ${key}: the launcher holds no socket of this group`);
-      attachSteering(fd, index);
+      this.withHandle(member, (fd) => attachSteering(fd, index));
     }
+  }
+
+  /** Removes the program from each group of `members` (when steering by index stops being exact). */
+  detach(members: readonly Listener[]): void {
+    for (const member of members) {
+      try {
+        this.withHandle(member, (fd) => detachSteering(fd));
+      } catch { /* nothing attached */ }
+    }
+  }
+
+  /**
+   * Runs `use` with an fd in `member`'s group: one the launcher holds (pass mode), else a
+   * pidfd_getfd duplicate of the owner's socket, closed right after (self-bind mode).
+   */
+  private withHandle(member: Listener, use: (fd: number) => void): void {
+    const key = member.address.label;
+    const own = [...(this.handles.get(key)?.values() ?? [])][0];
+    if (own !== undefined) return use(own);
+    if (member.owner) return withDuplicate(member.owner, use);
+    throw new Error(`steering ${key}: the launcher holds no socket of this group`);
   }
 }

@@ -19,6 +19,8 @@ import { Generation, describeExit, type ExitStatus } from "./generation.ts";
 import { waitUntilReady, type ReadinessTarget } from "./readiness.ts";
 import { runUpgrade, UpgradeFailedError, type UpgradePorts, type UpgradeReport } from "./upgrade.ts";
 import { StickySteering } from "./sticky-steering.ts";
+import { discoverListeners, describeMissing, type Discovery } from "./discovery.ts";
+import type { StrategyChoice } from "../handoff/choose.ts";
 import { drainOldListeners, waitUntilGone } from "./drain.ts";
 import { Backoff, shouldRestart } from "./restart-policy.ts";
 import type { StatusSnapshot, GenerationStatus } from "./status.ts";
@@ -30,6 +32,11 @@ export interface SupervisorSetup {
   listeners: Listener[];
   strategy: HandoffStrategy;
   strategyReason: string;
+  /**
+   * Self-bind mode chooses again before each upgrade, because whether steering by index is exact
+   * depends on the sockets the generation actually bound (one per address, no foreign socket).
+   */
+  rechoose?: (canSteer: boolean, why: string) => Promise<StrategyChoice>;
   controlPath: string;
   notifier?: Notifier;
   notifyReceiver?: NotifyReceiver;
@@ -59,14 +66,58 @@ export class Supervisor {
   private readonly notifiedPids = new Set<number>();
   private readonly startedAt = Date.now();
   private notifyTimer?: ReturnType<typeof setInterval>;
-  private readonly warnings: string[] = [];
+  private warnings: string[] = [];
+  private strategy: HandoffStrategy;
+  private strategyReason: string;
+  /** Latest discovery per self-bind generation (what it bound, what is missing). */
+  private readonly discoveries = new Map<Generation, Discovery>();
 
   constructor(setup: SupervisorSetup) {
     this.setup = setup;
     this.options = setup.options;
+    this.strategy = setup.strategy;
+    this.strategyReason = setup.strategyReason;
     // `none` is the plain-swap baseline: no program at all, exactly what a naive swap does.
-    if (setup.strategy.name !== "none" && !this.options.selfBind) this.steering = new StickySteering();
+    if (setup.strategy.name !== "none" || this.options.selfBind) this.steering = new StickySteering();
     for (const listener of setup.listeners) this.steering?.join(listener);
+  }
+
+  /**
+   * Whether a steering program can point at exactly one socket: always in pass mode (one socket per
+   * address per generation, created by the launcher); in self-bind mode only when the serving
+   * generation bound one socket per address and nothing foreign shares the ports.
+   */
+  private steeringExact(): { ok: boolean; why: string } {
+    if (!this.options.selfBind) return { ok: true, why: "pass mode" };
+    const serving = this.serving;
+    if (!serving) return { ok: false, why: "no serving generation" };
+    const discovery = discoverListeners(serving.pid, this.options.listen, this.knownInodes());
+    const perAddress = this.options.listen.map((a) => discovery.listeners.filter((l) => l.address === a).length);
+    if (perAddress.some((n) => n !== 1)) return { ok: false, why: `generation ${serving.number} has ${perAddress.join("/")} socket(s) per address: steering by index needs exactly one` };
+    if (discovery.foreign.length) return { ok: false, why: `foreign socket(s) in the reuseport group: ${discovery.foreign.join(", ")}` };
+    return { ok: true, why: "one socket per address per generation" };
+  }
+
+  private knownInodes(): Set<number> {
+    return new Set(this.generations.flatMap((g) => g.listeners.map((l) => l.inode)));
+  }
+
+  /** Self-bind: record the sockets a ready generation bound, in the order they joined their groups. */
+  private adoptListeners(generation: Generation): void {
+    if (!this.options.selfBind) return;
+    const discovery = discoverListeners(generation.pid, this.options.listen, this.knownInodes());
+    for (const listener of discovery.listeners) {
+      if (generation.listeners.some((l) => l.inode === listener.inode)) continue;
+      generation.listeners.push(listener);
+      this.steering?.join(listener);
+    }
+    if (discovery.foreign.length) this.warn(`foreign socket(s) share the listen port(s), not part of any generation: ${discovery.foreign.join(", ")}`);
+  }
+
+  private warn(message: string): void {
+    if (this.warnings.includes(message)) return;
+    this.warnings.push(message);
+    this.log(`warning: ${message}`);
   }
 
   private log(line: string): void {
@@ -86,8 +137,9 @@ export class Supervisor {
       await generation.stop("SIGKILL", 1000);
       return false;
     }
+    this.adoptListeners(generation);
     this.promoteFirst(generation);
-    this.log(`generation ${generation.number} is serving on ${this.options.listen.map((a) => a.label).join(", ")} (ready: ${generation.readyVia}; handoff ${this.setup.strategyReason})`);
+    this.log(`generation ${generation.number} is serving on ${this.options.listen.map((a) => a.label).join(", ")} (ready: ${generation.readyVia}; handoff ${this.strategyReason})`);
     this.setup.notifier?.ready();
     this.updateSystemdStatus();
     return true;
@@ -128,11 +180,21 @@ export class Supervisor {
   }
 
   private readinessTarget(generation: Generation): ReadinessTarget {
+    const selfBind = this.options.selfBind;
+    const discover = () => {
+      const discovery = discoverListeners(generation.pid, this.options.listen, this.knownInodes());
+      this.discoveries.set(generation, discovery);
+      return discovery;
+    };
     return {
       number: generation.number,
       pid: generation.pid,
       exited: generation.exited,
-      listenerInodes: () => generation.listeners.map((l) => l.inode),
+      listenerInodes: () => {
+        if (!selfBind) return generation.listeners.map((l) => l.inode);
+        const discovery = discover();
+        return discovery.missing.length ? [] : discovery.listeners.map((l) => l.inode);
+      },
       acceptingInodes: () => {
         const inodes = new Set<number>();
         for (const pid of processTree(generation.pid)) {
@@ -145,7 +207,16 @@ export class Supervisor {
         return inodes;
       },
       notified: () => this.notifiedPids.size > 0 && processTree(generation.pid).some((pid) => this.notifiedPids.has(pid)),
-      pendingReason: () => `listener(s) ${generation.listeners.map((l) => l.address.label).join(", ")} not yet accepting in generation ${generation.number} (no epoll registration, no accept, no READY=1)`,
+      pendingReason: () => {
+        const discovery = selfBind ? this.discoveries.get(generation) ?? discover() : undefined;
+        if (discovery?.missing.length) return describeMissing(generation.number, discovery);
+        const labels = (selfBind ? discovery!.listeners : generation.listeners).map((l) => l.address.label);
+        return `listener(s) ${labels.join(", ")} not yet accepting in generation ${generation.number} (no epoll registration, no accept, no READY=1)`;
+      },
+      exitHint: selfBind ? () => {
+        const discovery = this.discoveries.get(generation) ?? discover();
+        return discovery.missing.length ? describeMissing(generation.number, discovery) : undefined;
+      } : undefined,
     };
   }
 
@@ -177,11 +248,13 @@ export class Supervisor {
     this.restarts++;
     dead.signal("SIGKILL"); // leftovers of its group must not hold the sockets
     this.forget(dead);
-    const generation = this.startGeneration(dead.argv, dead.listeners);
+    if (this.options.selfBind) for (const listener of dead.listeners) this.steering?.leave(listener);
+    const generation = this.startGeneration(dead.argv, this.options.selfBind ? [] : dead.listeners);
     this.serving = generation;
     this.log(`generation ${generation.number} started (pid ${generation.pid}) to replace generation ${dead.number} on the same sockets`);
     try {
       generation.readyVia = await waitUntilReady(this.readinessTarget(generation), this.options.ready, this.options.readyTimeoutMs);
+      this.adoptListeners(generation);
       generation.state = "serving";
       generation.readyAt = Date.now();
       this.log(`generation ${generation.number} is serving (ready: ${generation.readyVia})`);
@@ -242,13 +315,30 @@ export class Supervisor {
       this.log(message);
       progress(step, message);
     };
+    let steer = this.steering !== undefined && this.strategy.name !== "none";
+    if (this.options.selfBind && this.setup.rechoose) {
+      const exact = this.steeringExact();
+      try {
+        const choice = await this.setup.rechoose(exact.ok, exact.why);
+        this.strategy = choice.strategy;
+        this.strategyReason = choice.reason;
+      } catch (error) {
+        this.currentUpgrade = undefined;
+        this.setup.notifier?.ready();
+        throw new Error(`${(error as Error).message}; generation ${old.number} is untouched`);
+      }
+      steer = exact.ok && this.strategy.name !== "none";
+      if (!exact.ok) this.steering?.detach(old.listeners); // a program left attached would keep steering by a stale index
+    }
     try {
-      const report = await runUpgrade(this.ports(command, abort.signal, sink), this.setup.strategy, old, argv, this.options.handoffTimeoutMs);
+      const report = await runUpgrade(this.ports(command, abort.signal, sink, steer), this.strategy, old, argv, this.options.handoffTimeoutMs);
+      report.strategyReason = this.strategyReason;
       this.lastUpgrade = report;
       this.log(summarizeReport(report));
       return report;
     } catch (error) {
       if (error instanceof UpgradeFailedError) {
+        error.report.strategyReason = this.strategyReason;
         this.lastUpgrade = error.report;
         this.log(`upgrade failed: ${error.message}`);
       }
@@ -261,15 +351,17 @@ export class Supervisor {
   }
 
   /** The real OS side of the pipeline. */
-  private ports(argv: string[], abort: AbortSignal, progress: ProgressSink): UpgradePorts<Generation> {
+  private ports(argv: string[], abort: AbortSignal, progress: ProgressSink, steer: boolean): UpgradePorts<Generation> {
     const options = this.options;
+    const steering = steer ? this.steering : undefined;
     return {
       now: () => Date.now(),
       spawn: async () => {
         resolveExecutable(argv[0]!);
         // Sticky steering: the program points at the serving socket before the new one joins.
-        if (this.steering && this.serving) this.steering.pointAt(this.serving.listeners);
+        if (steering && this.serving) steering.pointAt(this.serving.listeners);
         const listeners: Listener[] = [];
+        if (options.selfBind) return this.startGeneration(argv, listeners);
         try {
           for (const address of options.listen) {
             const listener = openListener(address, options.backlog);
@@ -285,6 +377,7 @@ export class Supervisor {
       waitReady: async (generation) => {
         const via = await waitUntilReady(this.readinessTarget(generation), options.ready, options.readyTimeoutMs, abort);
         generation.readyVia = via;
+        this.adoptListeners(generation);
         return via;
       },
       isAlive: (generation) => generation.alive && processIsAlive(generation.pid),
@@ -298,7 +391,7 @@ export class Supervisor {
         // Slack over the pipeline's own deadline so the launcher releases first in normal operation.
         holdTimeoutMs: options.handoffTimeoutMs + 500,
         log: (line) => progress("handoff", line),
-        steering: this.steering ? { pointAt: (which) => this.steering!.pointAt(which === "old" ? old.listeners : next.listeners) } : undefined,
+        steering: steering ? { pointAt: (which) => steering.pointAt(which === "old" ? old.listeners : next.listeners) } : undefined,
       }),
       drain: (context, gateAt, deadline, kernelMigrates) => drainOldListeners(context.oldMembers, gateAt, deadline, kernelMigrates),
       closeLauncherCopies: (generation) => {
@@ -318,7 +411,7 @@ export class Supervisor {
         await generation.waitExit(5000);
         this.closeAll(generation.listeners);
         this.forget(generation);
-        if (this.steering && this.serving) this.steering.pointAt(this.serving.listeners);
+        if (steering && this.serving) steering.pointAt(this.serving.listeners);
         progress("rollback", `generation ${generation.number} stopped (${reason}); its listeners are closed`);
       },
       promote: (old, next) => {
@@ -366,7 +459,7 @@ export class Supervisor {
     }
     if (immediate) {
       for (const generation of this.generations) generation.signal("SIGKILL");
-      await this.setup.strategy.sweep(this.options.name).catch(() => []);
+      await this.strategy.sweep(this.options.name).catch(() => []);
       return;
     }
     this.currentUpgrade?.abort.abort();
@@ -404,7 +497,7 @@ export class Supervisor {
       control: this.setup.controlPath,
       mode: this.options.selfBind ? "self-bind" : "pass",
       listen: this.options.listen.map((a) => a.label),
-      handoff: { strategy: this.setup.strategy.name, reason: this.setup.strategyReason, stickySteering: this.steering !== undefined },
+      handoff: { strategy: this.strategy.name, reason: this.strategyReason, stickySteering: this.steering !== undefined && this.strategy.name !== "none" && (!this.options.selfBind || this.strategy.name === "steer") },
       startedAt: new Date(this.startedAt).toISOString(),
       serving: this.serving?.state === "serving" ? this.serving.number : undefined,
       upgrading: this.currentUpgrade !== undefined,

@@ -60,6 +60,8 @@ export interface UpgradeReport {
   from: number;
   to: number;
   strategy: string;
+  /** Why this strategy was used (auto's choice, or the flag). */
+  strategyReason?: string;
   readyVia?: string;
   /** Milliseconds: spawn → ready. */
   readyMs?: number;

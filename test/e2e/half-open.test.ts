@@ -39,8 +39,8 @@ interface HalfOpenRun {
  * A launcher on 127.0.0.1:port, load against it, and `upgrades` upgrades, each one run while the
  * clients' segments are held 230 ms at a time. Always removes the delay and stops everything.
  */
-async function runHalfOpen(port: number, handoff: string, upgrades: number): Promise<HalfOpenRun> {
-  const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--name", `halfopen${port}`, "--handoff", handoff]);
+async function runHalfOpen(port: number, handoff: string, upgrades: number, extraArgs: string[] = []): Promise<HalfOpenRun> {
+  const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--name", `halfopen${port}`, "--handoff", handoff, ...extraArgs]);
   const delay = new AckDelay(port);
   let load: ReturnType<typeof startLoad> | undefined;
   try {
@@ -96,4 +96,11 @@ test("half-open window: the same delay with --handoff none resets connections (t
   assert.equal(run.upgrades.filter((u) => u.code === 0).length, 8, describe(run));
   assert.ok(run.load.failed > 0, `expected resets with a plain swap: ${describe(run)}`);
   assert.ok(run.load.failures.reset + run.load.failures.eof > 0, describe(run));
+});
+
+test("half-open window: steer with the drain cut to 50 ms (--handoff-timeout 50ms) resets connections", { skip, timeout: 120_000 }, async () => {
+  setTcpMigrateReq(0);
+  const run = await runHalfOpen(22312, "steer", 8, ["--handoff-timeout", "50ms"]);
+  console.log(`half-open steer 50ms: ${describe(run)}; warnings ${JSON.stringify(run.reports.map((r) => r.error ?? r.warnings))}`);
+  assert.ok(run.load.failed > 0, `expected resets with a cut-short drain: ${describe(run)}`);
 });

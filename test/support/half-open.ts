@@ -12,8 +12,8 @@
  *     (IPv4 without options: flags at byte 33) into the ifb;
  *   - a second filter redirecting UDP datagrams to port 9 into the ifb: the kick.
  *
- * {@link AckDelay.hold} turns the tbf down to 8 bit/s: the segments queue (burst 100 bytes ≥ one
- * segment, so tbf queues them rather than drops them). {@link AckDelay.open} turns it back up and
+ * {@link AckDelay.hold} turns the tbf down to 1 kbit/s: the segments queue (the burst is larger
+ * than any of them, so tbf queues them rather than drops them). {@link AckDelay.open} turns it back up and
  * kicks: tbf looks at its queue only when a packet arrives, so one UDP datagram to port 9 makes it
  * send everything queued. SYNs are never touched, so during a hold every new connection reaches
  * SYN_RECV on the server and stays there: segments are delayed, never dropped.
@@ -29,7 +29,19 @@ const PREF = 7;
 /** Port of the kick datagram (discard: nothing listens, the datagram gets an ICMP error). */
 const KICK_PORT = 9;
 const TBF_OPEN = ["rate", "10gbit", "burst", "1mb", "limit", "10000000"];
-const TBF_HELD = ["rate", "8bit", "burst", "100", "limit", "10000000"];
+/**
+ * Held: 1 kbit/s. Unlike the tc strategy, which queues only SYNs (74 bytes) and can run at 8 bit/s
+ * with a 100-byte burst, this queue takes request segments too, and tbf *drops* any packet longer
+ * than its burst — the clients would then back off their retransmits for seconds. A burst of 1600
+ * bytes fits every segment here; at 1 kbit/s its time budget stays within tbf's 32-bit ticks, and
+ * the tokens that come back during a hold (125 bytes/s, ~29 bytes in 230 ms) let nothing through.
+ */
+const TBF_HELD = ["rate", "1kbit", "burst", "1600", "limit", "10000000"];
+/**
+ * tbf refills its whole burst on a change, enough for ~20 segments to pass a fresh hold: a kick
+ * of nearly the burst's size right after the change spends it (1540 + 42 bytes of headers).
+ */
+const SPEND_BURST_BYTES = 1540;
 
 /** Runs a tool; resolves with its exit status and stderr, never rejects. */
 function run(argv: string[]): Promise<{ code: number; stderr: string }> {
@@ -89,6 +101,7 @@ export class AckDelay {
   /** From now on, segments to the port queue in the ifb. */
   async hold(): Promise<void> {
     await must(["tc", "qdisc", "change", "dev", this.ifb, "root", "tbf", ...TBF_HELD]);
+    await this.kick(SPEND_BURST_BYTES);
     this.holds++;
   }
 
@@ -98,10 +111,11 @@ export class AckDelay {
     await this.kick();
   }
 
-  private kick(): Promise<void> {
+  /** One UDP datagram to port 9 through the ifb: makes tbf look at its queue (or spends its burst). */
+  private kick(bytes = 4): Promise<void> {
     return new Promise((resolve) => {
       if (!this.kickSocket) return resolve();
-      this.kickSocket.send(Buffer.from("kick"), KICK_PORT, "127.0.0.1", () => resolve());
+      this.kickSocket.send(Buffer.alloc(bytes), KICK_PORT, "127.0.0.1", () => resolve());
     });
   }
 
