@@ -128,11 +128,12 @@ function single(value: unknown, flag: string): string | undefined {
 }
 
 /** Validates the flags of the default `run` command into {@link RunOptions} (pure: no files, no sockets). */
-export function validateRun(args: Record<string, unknown>): RunOptions {
+export function validateRun(args: Record<string, unknown>, env: Record<string, string | undefined> = process.env): RunOptions {
   const argv = commandWords(args.cmd, (args["--"] as unknown[]) ?? [], "--cmd");
   if (!argv) throw new UsageError(`missing --cmd; expected e.g. reuse-run --cmd "node server.js" --listen :8080`);
   const listenValues = ([] as unknown[]).concat(args.listen ?? []).map(String);
-  if (listenValues.length === 0) throw new UsageError(`missing --listen; expected e.g. --listen :8080 (repeatable)`);
+  // A socket-activated launcher gets its addresses from the sockets systemd passes.
+  if (listenValues.length === 0 && env.LISTEN_FDS === undefined) throw new UsageError(`missing --listen; expected e.g. --listen :8080 (repeatable)`);
   const listen = listenValues.map((v) => wrap(() => parseListenAddress(v)));
   const seen = new Set<string>();
   for (const a of listen) {
@@ -158,7 +159,7 @@ export function validateRun(args: Record<string, unknown>): RunOptions {
     throw new UsageError(`--handoff hook needs --hold-hook COMMAND (run as COMMAND hold / COMMAND release)`);
   }
   if (holdHook && handoff !== "hook") throw new UsageError(`--hold-hook is only used with --handoff hook (got --handoff ${handoff})`);
-  const name = single(args.name, "name") ?? defaultName(listen);
+  const name = single(args.name, "name") ?? (listen.length ? defaultName(listen) : "activated");
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new UsageError(`--name "${name}": expected 1-64 letters, digits, '.', '_' or '-'`);
   }

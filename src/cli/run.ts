@@ -15,6 +15,8 @@ import { createNotifier } from "../systemd/notify.ts";
 import { openNotifyReceiver, type NotifyReceiver } from "../systemd/notify-receiver.ts";
 import { writePidFile, removePidFile } from "../systemd/pid-file.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
+import { inheritedListeners, type InheritedSocket } from "../systemd/listen-fds.ts";
+import { sharedSocketStrategy } from "../handoff/shared.ts";
 import { UpgradeFailedError } from "../supervisor/upgrade.ts";
 
 /** Runs the launcher until it is stopped; resolves with the process exit code. */
@@ -23,6 +25,22 @@ export async function runLauncher(options: RunOptions): Promise<number> {
     if (options.json) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), name: options.name, message: line }) + "\n");
     else process.stderr.write(`reuse-run[${options.name}]: ${line}\n`);
   };
+
+  // Sockets passed by systemd are taken first: they must be close-on-exec before any child starts.
+  let inherited: InheritedSocket[];
+  try {
+    inherited = inheritedListeners(process.env, process.pid);
+  } catch (error) {
+    throw new UsageError(`socket activation: ${(error as Error).message}`);
+  }
+  if (inherited.length > 0) {
+    if (options.selfBind) throw new UsageError("--self-bind cannot be combined with socket activation: systemd passed the sockets (LISTEN_FDS)");
+    const given = options.listen.map((a) => a.label).join(", ");
+    options.listen = inherited.map((s) => s.address);
+    if (given && given !== options.listen.map((a) => a.label).join(", ")) {
+      log(`--listen ${given} is not what systemd passed; using the passed socket(s): ${options.listen.map((a) => a.label).join(", ")}`);
+    }
+  }
 
   // Everything a user can get wrong is checked before a socket is bound or a process started.
   try {
@@ -52,7 +70,9 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   const rechoose = (canSteer: boolean, why: string) => chooseStrategy(options.handoff, { canSteer, steerReason: why, holdHook: options.holdHook });
   let choice;
   try {
-    choice = await rechoose(true, "");
+    choice = inherited.length > 0
+      ? { strategy: sharedSocketStrategy(), reason: `socket-activated: every generation shares the socket(s) systemd passed (${inherited.map((s) => `${s.address.label}${s.reusePort ? " ReusePort=yes" : ""}`).join(", ")}); systemd holds a copy, so they never close` }
+      : await rechoose(true, "");
     if (options.selfBind && choice.strategy.name === "steer") choice.reason += " (self-bind: checked again before each upgrade)";
   } catch (error) {
     if (error instanceof NoStrategyError) throw new UsageError(error.message);
@@ -60,8 +80,8 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   }
   await sweepLeftovers(options.name, log);
 
-  const listeners: Listener[] = [];
-  if (!options.selfBind) {
+  const listeners: Listener[] = [...inherited];
+  if (!options.selfBind && inherited.length === 0) {
     try {
       for (const address of options.listen) listeners.push(openListener(address, options.backlog));
     } catch (error) {
@@ -86,7 +106,7 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
   const supervisor = new Supervisor({
-    options, listeners, strategy: choice.strategy, strategyReason: choice.reason, controlPath: path,
+    options, listeners, strategy: choice.strategy, strategyReason: choice.reason, controlPath: path, shared: inherited.length > 0,
     rechoose: options.selfBind ? rechoose : undefined,
     notifier, notifyReceiver, log, exit: (code) => resolveExit(code),
   });

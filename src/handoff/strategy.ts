@@ -45,7 +45,7 @@ export interface SteeringControl {
 
 /** One way of handing connections from an old generation to a new one. */
 export interface HandoffStrategy {
-  readonly name: Exclude<StrategyName, "auto">;
+  readonly name: Exclude<StrategyName, "auto"> | "shared";
   /** Checked before an upgrade starts (and at start-up for an explicit `--handoff`). */
   available(): Promise<Availability>;
   /**

@@ -30,7 +30,8 @@ export interface StatusSnapshot {
   name: string;
   pid: number;
   control: string;
-  mode: "pass" | "self-bind";
+  /** pass: the launcher binds per generation; self-bind: the server binds; shared: socket-activated, one socket for all. */
+  mode: "pass" | "self-bind" | "shared";
   listen: string[];
   handoff: { strategy: string; reason: string; stickySteering: boolean };
   startedAt: string;

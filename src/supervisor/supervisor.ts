@@ -30,6 +30,8 @@ export interface SupervisorSetup {
   options: RunOptions;
   /** Listeners for the first generation (bound by the launcher, or inherited by socket activation). */
   listeners: Listener[];
+  /** Socket-activated: every generation shares `listeners` (systemd holds a copy; they can never close). */
+  shared?: boolean;
   strategy: HandoffStrategy;
   strategyReason: string;
   /**
@@ -78,7 +80,7 @@ export class Supervisor {
     this.strategy = setup.strategy;
     this.strategyReason = setup.strategyReason;
     // `none` is the plain-swap baseline: no program at all, exactly what a naive swap does.
-    if (setup.strategy.name !== "none" || this.options.selfBind) this.steering = new StickySteering();
+    if ((setup.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = new StickySteering();
     for (const listener of setup.listeners) this.steering?.join(listener);
   }
 
@@ -129,6 +131,7 @@ export class Supervisor {
     if (this.setup.notifyReceiver) this.notifyTimer = setInterval(() => this.pollNotify(), 20);
     const generation = this.startGeneration(this.options.argv, this.setup.listeners);
     this.log(`generation ${generation.number} started (pid ${generation.pid}): ${formatCommand(this.options.argv)}`);
+    const extend = this.extendWhileWaiting();
     try {
       generation.readyVia = await waitUntilReady(this.readinessTarget(generation), this.options.ready, this.options.readyTimeoutMs);
     } catch (error) {
@@ -136,6 +139,8 @@ export class Supervisor {
       generation.state = "failed";
       await generation.stop("SIGKILL", 1000);
       return false;
+    } finally {
+      extend();
     }
     this.adoptListeners(generation);
     this.promoteFirst(generation);
@@ -143,6 +148,17 @@ export class Supervisor {
     this.setup.notifier?.ready();
     this.updateSystemdStatus();
     return true;
+  }
+
+  /**
+   * While a slow generation boots, keep asking systemd for more time (EXTEND_TIMEOUT_USEC), so the
+   * unit's start or reload timeout does not fire before --ready-timeout does. Returns the stopper.
+   */
+  private extendWhileWaiting(): () => void {
+    const notifier = this.setup.notifier;
+    if (!notifier) return () => {};
+    const timer = setInterval(() => notifier.extendTimeout(15_000_000), 5_000);
+    return () => clearInterval(timer);
   }
 
   private promoteFirst(generation: Generation): void {
@@ -330,6 +346,7 @@ export class Supervisor {
       steer = exact.ok && this.strategy.name !== "none";
       if (!exact.ok) this.steering?.detach(old.listeners); // a program left attached would keep steering by a stale index
     }
+    const extend = this.extendWhileWaiting();
     try {
       const report = await runUpgrade(this.ports(command, abort.signal, sink, steer), this.strategy, old, argv, this.options.handoffTimeoutMs);
       report.strategyReason = this.strategyReason;
@@ -344,6 +361,7 @@ export class Supervisor {
       }
       throw error;
     } finally {
+      extend();
       this.currentUpgrade = undefined;
       this.setup.notifier?.ready();
       this.updateSystemdStatus();
@@ -360,6 +378,7 @@ export class Supervisor {
         resolveExecutable(argv[0]!);
         // Sticky steering: the program points at the serving socket before the new one joins.
         if (steering && this.serving) steering.pointAt(this.serving.listeners);
+        if (this.setup.shared) return this.startGeneration(argv, this.setup.listeners);
         const listeners: Listener[] = [];
         if (options.selfBind) return this.startGeneration(argv, listeners);
         try {
@@ -395,6 +414,7 @@ export class Supervisor {
       }),
       drain: (context, gateAt, deadline, kernelMigrates) => drainOldListeners(context.oldMembers, gateAt, deadline, kernelMigrates),
       closeLauncherCopies: (generation) => {
+        if (this.setup.shared) return; // the next generation accepts on these very sockets
         for (const listener of generation.listeners) {
           this.steering?.forgetHandle(listener);
           closeListener(listener);
@@ -404,12 +424,12 @@ export class Supervisor {
         generation.state = "draining";
         void generation.stop(options.stopSignal, options.drainTimeoutMs).then(() => this.afterRetired(generation));
       },
-      waitListenersGone: (generation, deadline) => waitUntilGone(generation.listeners, deadline, (member) => this.steering?.leave(member)),
+      waitListenersGone: async (generation, deadline) => this.setup.shared || waitUntilGone(generation.listeners, deadline, (member) => this.steering?.leave(member)),
       rollback: async (generation, reason) => {
         generation.state = "failed";
         generation.signal("SIGKILL");
         await generation.waitExit(5000);
-        this.closeAll(generation.listeners);
+        if (!this.setup.shared) this.closeAll(generation.listeners);
         this.forget(generation);
         if (steering && this.serving) steering.pointAt(this.serving.listeners);
         progress("rollback", `generation ${generation.number} stopped (${reason}); its listeners are closed`);
@@ -495,7 +515,7 @@ export class Supervisor {
       name: this.options.name,
       pid: process.pid,
       control: this.setup.controlPath,
-      mode: this.options.selfBind ? "self-bind" : "pass",
+      mode: this.setup.shared ? "shared" : this.options.selfBind ? "self-bind" : "pass",
       listen: this.options.listen.map((a) => a.label),
       handoff: { strategy: this.strategy.name, reason: this.strategyReason, stickySteering: this.steering !== undefined && this.strategy.name !== "none" && (!this.options.selfBind || this.strategy.name === "steer") },
       startedAt: new Date(this.startedAt).toISOString(),
