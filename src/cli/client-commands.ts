@@ -1,6 +1,7 @@
 /** `reuse-run status | stop | upgrade`: talk to a running launcher over its control socket. */
 import { existsSync } from "node:fs";
-import { controlPath, controlDirectory, knownLaunchers } from "../control/paths.ts";
+import { controlDirectories, knownLaunchers } from "../control/paths.ts";
+import { join } from "node:path";
 import { request } from "../control/client.ts";
 import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "./options.ts";
 import { UsageError } from "./options.ts";
@@ -14,12 +15,16 @@ import { summarizeReport } from "../supervisor/supervisor.ts";
  */
 export function resolveControlPath(target: ControlTarget): string {
   if (target.control) return target.control;
-  if (target.name) return controlPath(target.name);
-  const names = knownLaunchers();
-  if (names.length === 1) return controlPath(names[0]!);
-  if (names.length > 1) throw new UsageError(`several launchers are running (${names.join(", ")}); pick one with --name`);
-  const dir = controlDirectory();
-  throw new UsageError(`no reuse-run launcher found: no control socket in ${dir}${existsSync(dir) ? "" : " (directory does not exist)"}; pass --name or --control`);
+  const dirs = controlDirectories();
+  if (target.name) {
+    const candidates = dirs.map((dir) => join(dir, `${target.name}.sock`));
+    return candidates.find((path) => existsSync(path)) ?? candidates[0]!;
+  }
+  const launchers = knownLaunchers();
+  if (launchers.length === 1) return launchers[0]!.path;
+  if (launchers.length > 1) throw new UsageError(`several launchers are running (${launchers.map((l) => l.name).join(", ")}); pick one with --name`);
+  const where = dirs.map((dir) => `${dir}${existsSync(dir) ? "" : " (directory does not exist)"}`).join(", ");
+  throw new UsageError(`no reuse-run launcher found: no control socket in ${where}; pass --name or --control`);
 }
 
 /** Prints the status; exit code 0. */

@@ -13,6 +13,20 @@ export function controlDirectory(env: Record<string, string | undefined> = proce
   return "/run/reuse-run";
 }
 
+/**
+ * Directories a client looks in, first match wins: the launcher's own choice for this environment,
+ * then /run/reuse-run — so `reuse-run status --name web` from a root shell (which has an
+ * XDG_RUNTIME_DIR) still finds the socket of a systemd service (which has none).
+ */
+export function controlDirectories(env: Record<string, string | undefined> = process.env): string[] {
+  const dirs = [controlDirectory(env)];
+  if (!env.REUSE_RUN_CONTROL_DIR) {
+    if (env.RUNTIME_DIRECTORY) dirs.push(env.RUNTIME_DIRECTORY.split(":")[0]!);
+    dirs.push("/run/reuse-run");
+  }
+  return [...new Set(dirs)];
+}
+
 /** The control socket path for a launcher called `name`. */
 export function controlPath(name: string, env: Record<string, string | undefined> = process.env): string {
   return join(controlDirectory(env), `${name}.sock`);
@@ -25,11 +39,15 @@ export function ensurePrivateDirectory(dir: string): void {
   if (mode & 0o077) chmodSync(dir, 0o700);
 }
 
-/** Names of launchers with a socket in the control directory (live or stale). */
-export function knownLaunchers(env: Record<string, string | undefined> = process.env): string[] {
-  try {
-    return readdirSync(controlDirectory(env)).filter((f) => f.endsWith(".sock")).map((f) => f.slice(0, -5)).sort();
-  } catch {
-    return [];
+/** Control sockets (live or stale) a client can see, as `{name, path}`, from {@link controlDirectories}. */
+export function knownLaunchers(env: Record<string, string | undefined> = process.env): { name: string; path: string }[] {
+  const found: { name: string; path: string }[] = [];
+  for (const dir of controlDirectories(env)) {
+    let files: string[] = [];
+    try { files = readdirSync(dir); } catch { continue; }
+    for (const file of files.filter((f) => f.endsWith(".sock")).sort()) {
+      if (!found.some((f) => f.name === file.slice(0, -5))) found.push({ name: file.slice(0, -5), path: join(dir, file) });
+    }
   }
+  return found;
 }

@@ -491,6 +491,12 @@ export class Supervisor {
       this.log(`generation ${generation.number} stopped (${describeExit(status)})`);
     }));
     for (const generation of this.generations) this.closeAll(generation.listeners);
+    // Holds leave their scaffolding (nft table, tc ifb and filters) between upgrades; not after us.
+    try {
+      for (const removed of await this.strategy.sweep(this.options.name)) this.log(`removed ${removed}`);
+    } catch (error) {
+      this.log(`cleanup of ${this.strategy.name}: ${(error as Error).message}`);
+    }
   }
 
   /** Everything `reuse-run status` shows. */
@@ -554,6 +560,6 @@ export function summarizeReport(report: UpgradeReport): string {
   if (!report.ok) return `generation ${report.from} → ${report.to} failed: ${report.error}`;
   const k = report.kernel;
   return `generation ${report.from} → ${report.to} in ${formatDuration(report.handoffMs ?? 0)} after ready (ready ${formatDuration(report.readyMs ?? 0)}), handoff ${report.strategy}, ` +
-    `old queue drained ${report.queuedAtGate ?? 0}, held ${formatDuration(report.holdMs ?? 0)}; kernel: ListenDrops +${k.ListenDrops ?? 0}, ListenOverflows +${k.ListenOverflows ?? 0}, OutRsts +${k.OutRsts ?? 0}` +
+    `old queue drained ${report.queuedAtGate ?? 0}, held ${formatDuration(report.holdMs ?? 0)}; kernel: ListenDrops +${k.ListenDrops ?? 0}, ListenOverflows +${k.ListenOverflows ?? 0}, OutRsts +${k.OutRsts ?? 0}, SYN retransmits +${k.TCPSynRetrans ?? 0}` +
     (report.warnings.length ? `; warnings: ${report.warnings.join("; ")}` : "");
 }

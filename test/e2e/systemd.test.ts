@@ -105,3 +105,22 @@ test("socket activation: generation 1 serves on the passed fd 3; upgrades under 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("--pid-file holds the launcher's pid (constant across upgrades) and is removed on stop", { skip }, async () => {
+  const { startLauncher } = await import("../support/launcher.ts");
+  const { readFileSync, existsSync } = await import("node:fs");
+  const dir = mkdtempSync(join(tmpdir(), "reuse-run-pidfile-"));
+  const pidFile = join(dir, "web.pid");
+  const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", "127.0.0.1:26121", "--name", "pidf", "--pid-file", pidFile]);
+  try {
+    assert.equal(Number(readFileSync(pidFile, "utf8").trim()), launcher.pid);
+    assert.equal((await launcher.cli(["upgrade"])).code, 0);
+    assert.equal(Number(readFileSync(pidFile, "utf8").trim()), launcher.pid, "MAINPID must not change with an upgrade");
+    assert.equal((await launcher.cli(["stop"])).code, 0);
+    assert.equal((await launcher.exited).code, 0);
+    assert.equal(existsSync(pidFile), false);
+  } finally {
+    await launcher.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
