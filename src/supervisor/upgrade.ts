@@ -74,6 +74,8 @@ export interface UpgradeReport {
   totalMs: number;
   queuedAtGate?: number;
   halfOpenAtGate?: number;
+  /** Connections still queued on the old listeners when the drain gave up (normally absent). */
+  queuedLeft?: number;
   kernel: Record<string, number>;
   warnings: string[];
   error?: string;
@@ -160,13 +162,6 @@ export async function runUpgrade<G extends PipelineGeneration>(
   report.drainMs = ports.now() - gateAt;
   report.queuedAtGate = drain.queuedAtGate;
   report.halfOpenAtGate = drain.halfOpenAtGate;
-  if (!drain.complete && drain.queuedLeft > 0) {
-    // Closing N now would reset what is still queued on it: give the traffic back to N instead.
-    await releaseQuietly(strategy, context, report);
-    context.steering?.pointAt("old");
-    await ports.rollback(next, "drain timed out");
-    return fail(`generation ${old.number} did not drain its accept queue within ${formatDuration(handoffTimeoutMs)} (${drain.queuedLeft} still queued; is it accepting?); rolled back, generation ${old.number} is still serving`, true);
-  }
   if (!ports.isAlive(next)) {
     // It died while connections were being steered to it: give the traffic back to N at once.
     context.steering?.pointAt("old");
@@ -174,7 +169,14 @@ export async function runUpgrade<G extends PipelineGeneration>(
     await ports.rollback(next, "exited during the handoff");
     return fail(`generation ${next.number} exited during the handoff; rolled back, generation ${old.number} is still serving`, true);
   }
-  if (!drain.complete) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${formatDuration(handoffTimeoutMs)} (retransmitting clients?)`);
+  // A drain that times out means N is not accepting (hung or overloaded). Rolling back would kill
+  // N+1, which has taken every new connection since the gate; going on loses at most what is still
+  // queued on N (nothing, with tcp_migrate_req=1). Say so.
+  if (!drain.complete && drain.queuedLeft > 0) {
+    report.queuedLeft = drain.queuedLeft;
+    report.warnings.push(`generation ${old.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(handoffTimeoutMs)} (is it accepting?); they are reset when it closes${strategy.kernelMigrates ? " unless the kernel migrates them" : ""}`);
+  }
+  if (!drain.complete && drain.halfOpenLeft > 0) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${formatDuration(handoffTimeoutMs)} (retransmitting clients?)`);
   ports.progress("drain", `generation ${old.number} drained ${drain.queuedAtGate} queued connection(s) in ${formatDuration(report.drainMs)}`);
 
   // 5. retire — the launcher's own copies go first, or N would stay in the group after it closes.

@@ -258,7 +258,8 @@ test("fail-safe: iptables — launcher AND dead-man killed mid-hold: the rule st
     const served = await httpGet("127.0.0.1", port, "/");
     assert.equal(served.status, 200);
   } finally {
-    for (const pid of deadmen) try { process.kill(-pid, "SIGKILL"); } catch { /* gone */ }
+    // Only those still running (a pid, once gone, may be someone else's).
+    for (const pid of deadmanPids(iptablesComment(name))) try { process.kill(-pid, "SIGKILL"); } catch { /* gone */ }
     await fresh?.cleanup();
     await killServers(marker);
     await first?.cleanup();

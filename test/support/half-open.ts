@@ -13,9 +13,9 @@
  *   - a second filter redirecting UDP datagrams to port 9 into the ifb: the kick.
  *
  * {@link AckDelay.hold} turns the tbf down to 1 kbit/s: the segments queue (the burst is larger
- * than any of them, so tbf queues them rather than drops them). {@link AckDelay.open} turns it back up and
- * kicks: tbf looks at its queue only when a packet arrives, so one UDP datagram to port 9 makes it
- * send everything queued. SYNs are never touched, so during a hold every new connection reaches
+ * than any of them, so tbf queues them rather than drops them). {@link AckDelay.open} turns it
+ * back up and kicks: tbf looks at its queue only when a packet arrives, so one UDP datagram to
+ * port 9 makes it send everything queued. SYNs are never touched, so during a hold every new connection reaches
  * SYN_RECV on the server and stays there: segments are delayed, never dropped.
  *
  * Only IPv4 on loopback. Everything lives in the test's private network namespace; {@link
