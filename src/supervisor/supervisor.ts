@@ -19,7 +19,7 @@ import { Generation, describeExit, type ExitStatus } from "./generation.ts";
 import { waitUntilReady, type ReadinessTarget } from "./readiness.ts";
 import { runUpgrade, UpgradeFailedError, type UpgradePorts, type UpgradeReport } from "./upgrade.ts";
 import { StickySteering } from "./sticky-steering.ts";
-import { discoverListeners, describeMissing, type Discovery } from "./discovery.ts";
+import { discoverListeners, describeMissing, rowServes, rowLabel, type Discovery } from "./discovery.ts";
 import type { StrategyChoice } from "../handoff/choose.ts";
 import { drainOldListeners, waitUntilGone } from "./drain.ts";
 import { Backoff, shouldRestart } from "./restart-policy.ts";
@@ -68,7 +68,6 @@ export class Supervisor {
   private readonly notifiedPids = new Set<number>();
   private readonly startedAt = Date.now();
   private notifyTimer?: ReturnType<typeof setInterval>;
-  private warnings: string[] = [];
   private strategy: HandoffStrategy;
   private strategyReason: string;
   /** Latest discovery per self-bind generation (what it bound, what is missing). */
@@ -113,13 +112,26 @@ export class Supervisor {
       generation.listeners.push(listener);
       this.steering?.join(listener);
     }
-    if (discovery.foreign.length) this.warn(`foreign socket(s) share the listen port(s), not part of any generation: ${discovery.foreign.join(", ")}`);
+    const foreign = this.foreignWarning();
+    if (foreign) this.log(`warning: ${foreign}`);
   }
 
-  private warn(message: string): void {
-    if (this.warnings.includes(message)) return;
-    this.warnings.push(message);
-    this.log(`warning: ${message}`);
+  /**
+   * Listening sockets on our addresses that no generation holds (another process of the same uid
+   * bound the port with SO_REUSEPORT): they take their share of connections and nobody we know
+   * accepts them. Computed afresh each time, so the warning goes away with the socket.
+   */
+  private foreignWarning(): string | undefined {
+    let rows: ReturnType<typeof listeningSockets>;
+    try { rows = listeningSockets(); } catch { return undefined; }
+    const ours = this.knownInodes();
+    for (const generation of this.generations) {
+      if (!generation.alive) continue;
+      for (const pid of processTree(generation.pid)) for (const inode of socketInodesOf(pid).keys()) ours.add(inode);
+    }
+    const foreign = rows.filter((r) => !ours.has(r.inode) && this.options.listen.some((a) => rowServes(r, a)));
+    if (!foreign.length) return undefined;
+    return `foreign socket(s) share the listen port(s), not part of any generation: ${foreign.map((r) => `${rowLabel(r)} (inode ${r.inode}, uid ${r.uid})`).join(", ")}`;
   }
 
   private log(line: string): void {
@@ -350,6 +362,8 @@ export class Supervisor {
     try {
       const report = await runUpgrade(this.ports(command, abort.signal, sink, steer), this.strategy, old, argv, this.options.handoffTimeoutMs);
       report.strategyReason = this.strategyReason;
+      const foreign = this.foreignWarning();
+      if (foreign) report.warnings.push(foreign);
       this.lastUpgrade = report;
       this.log(summarizeReport(report));
       return report;
@@ -531,7 +545,7 @@ export class Supervisor {
       restarts: this.restarts,
       generations,
       lastUpgrade: this.lastUpgrade,
-      warnings: [...this.warnings],
+      warnings: [this.foreignWarning()].filter((w): w is string => w !== undefined),
     };
   }
 
@@ -560,6 +574,6 @@ export function summarizeReport(report: UpgradeReport): string {
   if (!report.ok) return `generation ${report.from} → ${report.to} failed: ${report.error}`;
   const k = report.kernel;
   return `generation ${report.from} → ${report.to} in ${formatDuration(report.handoffMs ?? 0)} after ready (ready ${formatDuration(report.readyMs ?? 0)}), handoff ${report.strategy}, ` +
-    `old queue drained ${report.queuedAtGate ?? 0}, held ${formatDuration(report.holdMs ?? 0)}; kernel: ListenDrops +${k.ListenDrops ?? 0}, ListenOverflows +${k.ListenOverflows ?? 0}, OutRsts +${k.OutRsts ?? 0}, SYN retransmits +${k.TCPSynRetrans ?? 0}` +
+    `old queue drained ${report.queuedAtGate ?? 0}, held ${formatDuration(report.holdMs ?? 0)}; kernel: ListenDrops +${k.ListenDrops ?? 0}, ListenOverflows +${k.ListenOverflows ?? 0}, OutRsts +${k.OutRsts ?? 0}` +
     (report.warnings.length ? `; warnings: ${report.warnings.join("; ")}` : "");
 }
