@@ -94,7 +94,7 @@ export async function runLauncher(options: RunOptions): Promise<number> {
     }
   }
 
-  const notifier = createNotifier(process.env, { onError: (e: Error) => log(`sd_notify: ${e.message}`) } as never);
+  const notifier = createNotifier(process.env, { onError: (e: Error) => log(`sd_notify: ${e.message}`) });
   let notifyReceiver: NotifyReceiver | undefined;
   try {
     notifyReceiver = openNotifyReceiver(path.replace(/\.sock$/, "") + ".notify");

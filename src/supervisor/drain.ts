@@ -9,6 +9,12 @@ import { acceptQueue } from "../net/tcp-info.ts";
 import { listeningSockets, halfOpenOlderThan } from "../net/sock-diag.ts";
 
 const POLL_MS = 1;
+/**
+ * A request's age comes from `idiag_expires`, which has jiffy granularity (up to 4 ms), and the gate
+ * takes effect somewhere inside `gate()`. Requests up to this much younger than the gate are waited
+ * for too: a few handshakes on the new listener may delay the drain; none on the old one is missed.
+ */
+const GATE_AGE_MARGIN_MS = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Accept-queue length of `members`: TCP_INFO when the launcher holds an fd, else sock_diag. */
@@ -50,7 +56,7 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], gate
     // ask only once the queue is empty. A request that completes moves from half-open into the
     // queue, so the queue is read again after the half-open count reaches 0.
     if (queued === 0) {
-      halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Date.now() - gateAt);
+      halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
       if (halfOpen === 0) {
         queued = queuedOn(oldMembers);
         if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
