@@ -13,10 +13,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { e2eSkipReason } from "../support/netns.ts";
-import { runScenario, describeRun, setTcpMigrateReq, type ScenarioResult } from "../support/scenario.ts";
+import { runScenario, describeRun, setTcpMigrateReq, failedUpgradesUnderLoad, statusOf, assertStillServing, type ScenarioResult } from "../support/scenario.ts";
 import { startLauncher } from "../support/launcher.ts";
 import { startLoad, describeLoad } from "../support/load.ts";
-import { BUN_SERVER, DENO_SERVER, BUN_TWO_WORKERS, startForeignListener, statusOf, assertStillServing } from "../support/self-bind.ts";
+import { BUN_SERVER, DENO_SERVER, BUN_TWO_WORKERS, startForeignListener } from "../support/self-bind.ts";
 
 const skip = e2eSkipReason();
 const UPGRADES = 20;
@@ -124,62 +124,32 @@ test(`self-bind, two sockets per generation: auto with --enable-migrate picks mi
   assertScenario(result, { strategy: "migrate", reason: TWO_SOCKETS, rare: true });
 });
 
-test("self-bind, two sockets per generation: --handoff steer → upgrade refused with the reason, generation 1 untouched, 0 failed", { skip }, async () => {
+test("self-bind, two sockets per generation: --handoff steer → upgrade refused with the reason, generation 1 untouched, 0 failed", { skip }, () => {
   setTcpMigrateReq(0);
-  const port = 25310;
-  const launcher = await startLauncher(["--self-bind", "--cmd", BUN_TWO_WORKERS, "--listen", `127.0.0.1:${port}`, "--name", `sb${port}`, "--handoff", "steer"]);
-  const load = startLoad({ port, concurrency: 200, durationMs: 120_000 });
-  try {
-    assert.equal(launcher.child.exitCode, null, `launcher exited at start:\n${launcher.stderr()}`);
-    await load.waitForRequests(500, 20_000);
-    const before = await statusOf(launcher);
-    const upgrade = await launcher.cli(["upgrade"]);
-    assert.equal(upgrade.code, 1, `upgrade should be refused: ${upgrade.stderr}`);
-    assert.match(upgrade.stderr, /--handoff steer is not available: generation 1 has 2 socket\(s\) per address/);
-    assert.match(upgrade.stderr, /generation 1 is untouched/);
-    const after = await statusOf(launcher);
-    assert.equal(after.serving, 1);
-    assert.deepEqual(after.generations.map((g: any) => g.pid), [before.generations[0].pid], "nothing was started");
-    const result = await load.stop();
-    assert.equal(result.failed, 0, describeLoad(result));
-    assert.ok(result.ok > 1000, describeLoad(result));
-  } finally {
-    await load.stop().catch(() => undefined);
-    await launcher.cleanup();
-  }
+  return failedUpgradesUnderLoad({
+    port: 25310, cmd: BUN_TWO_WORKERS, launcherArgs: ["--self-bind", "--handoff", "steer"], upgradeArgs: [],
+    expected: [/--handoff steer is not available: generation 1 has 2 socket\(s\) per address/, /generation 1 is untouched/],
+  });
 });
 
 // ── 4./5. A generation that does not bind what it should: rolled back, 0 failed ─────────────────
 /**
  * Upgrades a self-bind Bun.serve launcher to `upgradeCmd` under load: the upgrade must fail (exit 1)
- * with every `expected` message, leave generation 1 serving alone, and a plain upgrade afterwards
- * must work; the load sees 0 failed connections throughout.
+ * with every `expected` message and roll back, and a plain upgrade afterwards must work.
  */
-async function failedUpgradeUnderLoad(port: number, upgradeCmd: string, expected: RegExp[], launcherArgs: string[] = []): Promise<void> {
+function failedUpgradeUnderLoad(port: number, upgradeCmd: string, expected: RegExp[], launcherArgs: string[] = []): Promise<void> {
   setTcpMigrateReq(0);
-  const launcher = await startLauncher(["--self-bind", "--cmd", BUN_SERVER, "--listen", `127.0.0.1:${port}`, "--name", `sb${port}`, ...launcherArgs]);
-  const load = startLoad({ port, concurrency: 200, durationMs: 120_000 });
-  try {
-    assert.equal(launcher.child.exitCode, null, `launcher exited at start:\n${launcher.stderr()}`);
-    await load.waitForRequests(500, 20_000);
-    const before = await statusOf(launcher);
-    const pid = before.generations[0].pid as number;
-    const failed = await launcher.cli(["upgrade", "--cmd", upgradeCmd]);
-    assert.equal(failed.code, 1, `upgrade should fail with exit 1:\n${failed.stderr}`);
-    for (const pattern of expected) assert.match(failed.stderr, pattern);
-    assert.match(failed.stderr, /rolled back, generation 1 is still serving/);
-    await assertStillServing(launcher, pid);
-    // The rollback left the launcher consistent: the next (plain) upgrade works.
-    const next = await launcher.cli(["upgrade", "--json"]);
-    assert.equal(next.code, 0, `upgrade after the rollback: ${next.stderr}\n${next.stdout}`);
-    assert.equal((await statusOf(launcher)).serving, 3);
-    const result = await load.stop();
-    assert.equal(result.failed, 0, describeLoad(result));
-    assert.ok(result.ok > 1000, describeLoad(result));
-  } finally {
-    await load.stop().catch(() => undefined);
-    await launcher.cleanup();
-  }
+  return failedUpgradesUnderLoad({
+    port, cmd: BUN_SERVER, launcherArgs: ["--self-bind", ...launcherArgs], upgradeArgs: ["--cmd", upgradeCmd],
+    expected: [...expected, /rolled back, generation 1 is still serving/],
+    then: async (launcher, pid) => {
+      await assertStillServing(launcher, pid);
+      // The rollback left the launcher consistent: the next (plain) upgrade works.
+      const next = await launcher.cli(["upgrade", "--json"]);
+      assert.equal(next.code, 0, `upgrade after the rollback: ${next.stderr}\n${next.stdout}`);
+      assert.equal((await statusOf(launcher)).serving, 3);
+    },
+  });
 }
 
 test("self-bind: the new generation binds another port → upgrade exits 1 naming what it bound, generation 1 serves, 0 failed", { skip }, () =>

@@ -5,7 +5,8 @@
  */
 import { startLauncher, type LauncherProcess, type CliResult, NODE_FIXTURE } from "./launcher.ts";
 import { writeFileSync } from "node:fs";
-import { startLoad, type LoadResult } from "./load.ts";
+import assert from "node:assert/strict";
+import { startLoad, describeLoad, type LoadResult } from "./load.ts";
 
 /** One scenario run. */
 export interface ScenarioOptions {
@@ -90,4 +91,74 @@ export function describeRun(result: ScenarioResult): string {
     `upgrades ok ${result.upgrades.length - failedUpgrades.length}/${result.upgrades.length}` +
     (failedUpgrades.length ? `; first failure: ${failedUpgrades[0]!.stderr.trim().split("\n").pop()} ${failedUpgrades[0]!.stdout.slice(0, 400)}` : "") +
     (l.errorSamples.length ? `; samples ${JSON.stringify(l.errorSamples.slice(0, 3))}` : "");
+}
+
+/** `reuse-run status --json` of a launcher, parsed. */
+export async function statusOf(launcher: LauncherProcess): Promise<Record<string, any>> {
+  const result = await launcher.cli(["status", "--json"]);
+  if (result.code !== 0) throw new Error(`status failed (exit ${result.code}): ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+/**
+ * Asserts the state a failed upgrade must leave: generation 1 (the same pid) still serving and
+ * alone, the last upgrade rolled back. Returns the status for further checks.
+ */
+export async function assertStillServing(launcher: LauncherProcess, pid: number): Promise<Record<string, any>> {
+  const status = await statusOf(launcher);
+  const describe = JSON.stringify({ serving: status.serving, generations: status.generations, lastUpgrade: status.lastUpgrade });
+  if (status.serving !== 1) throw new Error(`generation 1 should still serve: ${describe}`);
+  const generations = status.generations as { number: number; pid: number; state: string }[];
+  if (generations.length !== 1 || generations[0]!.pid !== pid || generations[0]!.state !== "serving") {
+    throw new Error(`only generation 1 (pid ${pid}) should be left, serving: ${describe}`);
+  }
+  if (status.lastUpgrade?.ok !== false || status.lastUpgrade?.rolledBack !== true) throw new Error(`the last upgrade should be rolled back: ${describe}`);
+  return status;
+}
+
+/** Upgrades that must fail, run under load (see {@link failedUpgradesUnderLoad}). */
+export interface FailedUpgradeOptions {
+  port: number;
+  /** The server command (default: the Node fd-3 fixture). */
+  cmd?: string;
+  /** Launcher flags besides --cmd, --listen 127.0.0.1:PORT and --name. */
+  launcherArgs: string[];
+  /** Flags of each `upgrade`, e.g. ["--cmd", "…"]. */
+  upgradeArgs: string[];
+  /** Every failed upgrade's stderr must match all of these. */
+  expected: RegExp[];
+  times?: number;
+  /** More checks while the launcher and the load still run; `pid` is generation 1's. */
+  then?: (launcher: LauncherProcess, pid: number) => Promise<unknown>;
+}
+
+/**
+ * Starts a launcher under load (200 concurrent, a new connection per request) and runs upgrades
+ * that must fail: each exits 1 with every expected message, generation 1 (the same pid) is left
+ * serving alone, and the load sees 0 failed connections throughout.
+ */
+export async function failedUpgradesUnderLoad(options: FailedUpgradeOptions): Promise<void> {
+  const { port } = options;
+  const launcher = await startLauncher(["--cmd", options.cmd ?? NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--name", `f${port}`, ...options.launcherArgs]);
+  const load = startLoad({ port, concurrency: 200, durationMs: 120_000 });
+  try {
+    assert.equal(launcher.child.exitCode, null, `launcher exited at start:\n${launcher.stderr()}`);
+    await load.waitForRequests(500, 20_000);
+    const pid = (await statusOf(launcher)).generations[0].pid as number;
+    for (let i = 0; i < (options.times ?? 1); i++) {
+      const result = await launcher.cli(["upgrade", ...options.upgradeArgs]);
+      assert.equal(result.code, 1, `upgrade should fail with exit 1:\n${result.stderr}`);
+      for (const pattern of options.expected) assert.match(result.stderr, pattern);
+    }
+    const status = await statusOf(launcher);
+    assert.equal(status.serving, 1);
+    assert.deepEqual(status.generations.map((g: any) => g.pid), [pid], "generation 1 must be left alone, with the same pid");
+    await options.then?.(launcher, pid);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, describeLoad(result));
+    assert.ok(result.ok > 1000, describeLoad(result));
+  } finally {
+    await load.stop().catch(() => undefined);
+    await launcher.cleanup();
+  }
 }

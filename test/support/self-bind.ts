@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { ROOT, fixture, type LauncherProcess } from "./launcher.ts";
+import { ROOT, fixture } from "./launcher.ts";
 
 /** The repository's Bun and Deno binaries (the fixtures' runtimes, whichever runs the tests). */
 export const BUN = join(ROOT, "node_modules", ".bin", "bun");
@@ -65,27 +65,4 @@ export function startForeignListener(host: string, port: number, timeoutMs = 10_
       if (stdout.includes("listening")) { clearTimeout(timer); resolve(handle); }
     });
   });
-}
-
-/** `reuse-run status --json` of a launcher, parsed. */
-export async function statusOf(launcher: LauncherProcess): Promise<Record<string, any>> {
-  const result = await launcher.cli(["status", "--json"]);
-  if (result.code !== 0) throw new Error(`status failed (exit ${result.code}): ${result.stderr}`);
-  return JSON.parse(result.stdout);
-}
-
-/**
- * Asserts the state a failed upgrade must leave: generation 1 (the same pid) still serving and
- * alone, the last upgrade rolled back. Returns the status for further checks.
- */
-export async function assertStillServing(launcher: LauncherProcess, pid: number): Promise<Record<string, any>> {
-  const status = await statusOf(launcher);
-  const describe = JSON.stringify({ serving: status.serving, generations: status.generations, lastUpgrade: status.lastUpgrade });
-  if (status.serving !== 1) throw new Error(`generation 1 should still serve: ${describe}`);
-  const generations = status.generations as { number: number; pid: number; state: string }[];
-  if (generations.length !== 1 || generations[0]!.pid !== pid || generations[0]!.state !== "serving") {
-    throw new Error(`only generation 1 (pid ${pid}) should be left, serving: ${describe}`);
-  }
-  if (status.lastUpgrade?.ok !== false || status.lastUpgrade?.rolledBack !== true) throw new Error(`the last upgrade should be rolled back: ${describe}`);
-  return status;
 }
