@@ -3,15 +3,16 @@
  * the kernel moves the old listener's queued and half-open connections to another listener of the
  * group when it closes. Nothing to gate; the old generation simply closes.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { readSysctl } from "../net/kernel-counters.ts";
 import type { HandoffStrategy, Availability } from "./strategy.ts";
 
 const SYSCTL = "/proc/sys/net/ipv4/tcp_migrate_req";
 
 /** Whether tcp_migrate_req is 1 in this network namespace; undefined when the kernel lacks it. */
 export function migrateEnabled(): boolean | undefined {
-  if (!existsSync(SYSCTL)) return undefined;
-  return readFileSync(SYSCTL, "utf8").trim() === "1";
+  const value = readSysctl("net.ipv4.tcp_migrate_req");
+  return value === undefined ? undefined : value === "1";
 }
 
 /** Sets tcp_migrate_req=1 (`--enable-migrate`); needs CAP_NET_ADMIN in the network namespace. */

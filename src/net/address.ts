@@ -118,10 +118,3 @@ export function formatIPv6(groups: number[]): string {
   if (bestStart < 0) return hex.join(":");
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
-
-/** The address a local client should connect to for this listener (any → loopback). */
-export function connectHost(address: ListenAddress): string {
-  if (address.host === "0.0.0.0") return "127.0.0.1";
-  if (address.host === "::") return address.v6only ? "::1" : "127.0.0.1";
-  return address.host;
-}

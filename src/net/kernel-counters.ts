@@ -69,8 +69,3 @@ export function readSysctl(name: string): string | undefined {
     return undefined;
   }
 }
-
-/** True when `net.ipv4.tcp_migrate_req` is 1 in this network namespace (Linux ≥ 5.14; covers TCPv6 too). */
-export function tcpMigrateReq(): boolean {
-  return readSysctl("net.ipv4.tcp_migrate_req") === "1";
-}

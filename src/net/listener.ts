@@ -6,7 +6,6 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { C, socket, setsockoptInt, bind, listen, close, SysError, Errno } from "../sys/libc.ts";
 import type { ListenAddress } from "./address.ts";
 import { encodeSockaddr } from "./sockaddr.ts";
-import { acceptQueue, type AcceptQueue } from "./tcp-info.ts";
 
 /** A listening socket held by the launcher. */
 export interface Listener {
@@ -79,15 +78,5 @@ export function closeListener(listener: Listener): void {
   if (listener.fd >= 0) {
     close(listener.fd);
     listener.fd = -1;
-  }
-}
-
-/** Accept-queue length and backlog of a listener the launcher still holds. */
-export function listenerQueue(listener: Listener): AcceptQueue | undefined {
-  if (listener.fd < 0) return undefined;
-  try {
-    return acceptQueue(listener.fd);
-  } catch {
-    return undefined;
   }
 }

@@ -183,19 +183,3 @@ export function blockedAcceptFds(pid: number): Set<number> {
   return fds;
 }
 
-/**
- * True when a thread of `pid` sleeps in accept(): its wchan names the kernel's accept wait
- * (`inet_csk_accept` on Linux 6.18, `inet_csk_wait_for_connect` on older ones), or its current
- * syscall is accept/accept4. False when neither can be read.
- */
-export function isBlockedInAccept(pid: number): boolean {
-  for (const tid of taskIds(pid)) {
-    try {
-      const wchan = readFileSync(`/proc/${pid}/task/${tid}/wchan`, "utf8");
-      if (wchan.includes("inet_csk_accept") || wchan.includes("inet_csk_wait_for_connect")) return true;
-    } catch {
-      // unreadable wchan: fall through to the syscall check
-    }
-  }
-  return blockedAcceptFds(pid).size > 0;
-}

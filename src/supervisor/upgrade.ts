@@ -5,6 +5,7 @@
  */
 import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
 import { formatDuration } from "../cli/duration.ts";
+import { counterDelta } from "../net/kernel-counters.ts";
 
 /** A generation as the pipeline sees it. */
 export interface PipelineGeneration {
@@ -92,12 +93,6 @@ export class UpgradeFailedError extends Error {
   }
 }
 
-function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const key of Object.keys(after)) out[key] = (after[key] ?? 0) - (before[key] ?? 0);
-  return out;
-}
-
 /** Runs one upgrade from `old` to a new generation. Resolves with the report, or throws {@link UpgradeFailedError}. */
 export async function runUpgrade<G extends PipelineGeneration>(
   ports: UpgradePorts<G>,
@@ -113,7 +108,7 @@ export async function runUpgrade<G extends PipelineGeneration>(
     report.error = error;
     report.rolledBack = rolledBack;
     report.totalMs = ports.now() - start;
-    report.kernel = delta(countersBefore, ports.counters());
+    report.kernel = counterDelta(countersBefore, ports.counters());
     throw new UpgradeFailedError(report);
   };
 
@@ -199,7 +194,7 @@ export async function runUpgrade<G extends PipelineGeneration>(
   report.holdMs = releasedAt - gateAt;
   report.handoffMs = releasedAt - readyAt;
   report.totalMs = releasedAt - start;
-  report.kernel = delta(countersBefore, ports.counters());
+  report.kernel = counterDelta(countersBefore, ports.counters());
   report.ok = true;
   ports.progress("release", `generation ${next.number} serves alone; generation ${old.number} is finishing in-flight requests`);
   return report;
