@@ -9,7 +9,7 @@ import { claimControlPath, startControlServer, ControlSocketBusyError, type Cont
 import type { ControlEvent } from "../control/protocol.ts";
 import { openListener, closeListener, ListenError, type Listener } from "../net/listener.ts";
 import { chooseStrategy, NoStrategyError } from "../handoff/choose.ts";
-import { holdStrategies } from "../handoff/holds.ts";
+import { holdStrategies, requireRootAndTools } from "../handoff/holds.ts";
 import { enableMigrate } from "../handoff/migrate.ts";
 import { createNotifier } from "../systemd/notify.ts";
 import { openNotifyReceiver, type NotifyReceiver } from "../systemd/notify-receiver.ts";
@@ -167,11 +167,17 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   return exited;
 }
 
-/** Removes rules, tables and devices a launcher of the same name left behind when it died mid-hold. */
+/** Tools each hold's sweep runs; without them (or without privilege) there can be nothing of ours to remove. */
+const SWEEP_TOOLS: Record<keyof typeof holdStrategies, string[]> = { nft: ["nft"], iptables: [], tc: ["tc", "ip"] };
+
+/**
+ * Removes rules, tables and devices a launcher of the same name left behind when it died mid-hold.
+ * Only privilege and tools are checked first: a full `available()` probe (tc sets up a scratch ifb)
+ * would cost every start-up tens of milliseconds for nothing.
+ */
 async function sweepLeftovers(tag: string, log: (line: string) => void): Promise<void> {
-  for (const strategy of Object.values(holdStrategies)) {
-    const availability = await strategy.available().catch(() => ({ ok: false }));
-    if (!availability.ok) continue;
+  for (const [name, strategy] of Object.entries(holdStrategies) as [keyof typeof holdStrategies, typeof holdStrategies.nft][]) {
+    if (!requireRootAndTools(SWEEP_TOOLS[name]).ok) continue;
     try {
       const removed = await strategy.sweep(tag);
       for (const item of removed) log(`swept leftover ${strategy.name} hold: ${item}`);
