@@ -6,7 +6,7 @@
 import type { ListenAddress } from "../net/address.ts";
 import type { Listener } from "../net/listener.ts";
 import { listeningSockets, type SocketRow } from "../net/sock-diag.ts";
-import { processTree, socketInodesOf } from "../net/proc.ts";
+import { socketInodesOf } from "../net/proc.ts";
 
 /** What discovery found for one generation. */
 export interface Discovery {
@@ -16,8 +16,6 @@ export interface Discovery {
   missing: ListenAddress[];
   /** The generation's listening sockets that match no `--listen` address ("bound 0.0.0.0:3000"). */
   elsewhere: string[];
-  /** Listeners on the same ports that belong to no generation passed in `known` (foreign sockets). */
-  foreign: string[];
 }
 
 /** Text of a sock_diag row's local address: `0.0.0.0:8080`, `[::]:8080`. */
@@ -34,26 +32,18 @@ export function rowServes(row: Pick<SocketRow, "family" | "localAddress" | "loca
   return address.family === 4 && row.family === 6 && row.localAddress === "::";
 }
 
-/**
- * The sockets `rootPid`'s process tree is listening on, matched to `addresses`. `known` holds
- * inodes of other generations' sockets, so the rest on the same ports can be reported as foreign.
- */
-export function discoverListeners(rootPid: number, addresses: readonly ListenAddress[], known: ReadonlySet<number> = new Set()): Discovery {
+/** The sockets a generation's processes (`tree`, from processTree) listen on, matched to `addresses`. */
+export function discoverListeners(tree: readonly number[], addresses: readonly ListenAddress[]): Discovery {
   const owned = new Map<number, { pid: number; fd: number }>();
-  for (const pid of processTree(rootPid)) {
+  for (const pid of tree) {
     for (const [inode, fd] of socketInodesOf(pid)) if (!owned.has(inode)) owned.set(inode, { pid, fd });
   }
   const rows = listeningSockets();
   const listeners: Listener[] = [];
   const elsewhere: string[] = [];
-  const ports = new Set(addresses.map((a) => a.port));
-  const foreign: string[] = [];
   for (const row of rows) {
     const owner = owned.get(row.inode);
-    if (!owner) {
-      if (ports.has(row.localPort) && !known.has(row.inode)) foreign.push(`${rowLabel(row)} (inode ${row.inode}, uid ${row.uid})`);
-      continue;
-    }
+    if (!owner) continue;
     const address = addresses.find((a) => rowServes(row, a));
     if (!address) {
       elsewhere.push(rowLabel(row));
@@ -62,7 +52,7 @@ export function discoverListeners(rootPid: number, addresses: readonly ListenAdd
     listeners.push({ address, fd: -1, inode: row.inode, backlog: row.wqueue, owner });
   }
   const missing = addresses.filter((a) => !listeners.some((l) => l.address === a));
-  return { listeners, missing, elsewhere, foreign };
+  return { listeners, missing, elsewhere };
 }
 
 /** Why a self-bind generation is not serving its addresses, for readiness errors. */

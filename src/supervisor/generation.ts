@@ -51,6 +51,8 @@ export class Generation {
   readyAt?: number;
   /** How readiness was decided ("READY=1", "epoll", "delay", …). */
   readyVia?: string;
+  /** READY=1 arrived on the launcher's notify socket from one of this generation's processes. */
+  notifiedReady = false;
   stoppingAt?: number;
   exitStatus?: ExitStatus;
   /** Resolves when the main process has exited. */

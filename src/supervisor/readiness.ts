@@ -14,12 +14,14 @@ export interface ReadinessTarget {
   readonly pid: number;
   /** Resolves when the main process exits. */
   readonly exited: Promise<ExitStatus>;
-  /** Socket inodes that must be served (pass mode: the fds handed over; self-bind: discovered). */
-  listenerInodes(): number[];
-  /** Inodes the generation's processes have registered in epoll, or is blocked in accept on. */
-  acceptingInodes(): Set<number>;
-  /** True once READY=1 arrived from one of its processes. */
+  /** True once READY=1 arrived from one of its processes (cheap: recorded when it arrives). */
   notified(): boolean;
+  /**
+   * One look at the generation's sockets, walking its process tree once: the inodes that must be
+   * served (pass mode: the fds handed over; self-bind: discovered; empty while an address has no
+   * socket yet) and the inodes its processes hold in epoll sets or are blocked in accept on.
+   */
+  observeSockets(): { listenerInodes: number[]; acceptingInodes: Set<number> };
   /** Why it is not ready yet, for the timeout message (e.g. "bound 0.0.0.0:3000, not :8080"). */
   pendingReason?(): string;
   /** Extra words for an exit before readiness (self-bind: what it bound, or did not). */
@@ -71,10 +73,8 @@ export async function waitUntilReady(target: ReadinessTarget, mode: ReadyMode, t
       }
       case "auto": {
         if (target.notified()) return "READY=1";
-        const needed = target.listenerInodes();
-        if (needed.length === 0) break;
-        const accepting = target.acceptingInodes();
-        if (needed.every((inode) => accepting.has(inode))) return "accepting (epoll/accept)";
+        const { listenerInodes, acceptingInodes } = target.observeSockets();
+        if (listenerInodes.length > 0 && listenerInodes.every((inode) => acceptingInodes.has(inode))) return "accepting (epoll/accept)";
         break;
       }
     }

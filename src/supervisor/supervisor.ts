@@ -65,13 +65,12 @@ export class Supervisor {
   private restarts = 0;
   private readonly backoff = new Backoff();
   private lastUpgrade?: UpgradeReport;
-  private readonly notifiedPids = new Set<number>();
   private readonly startedAt = Date.now();
   private notifyTimer?: ReturnType<typeof setInterval>;
   private strategy: HandoffStrategy;
   private strategyReason: string;
   /** Latest discovery per self-bind generation (what it bound, what is missing). */
-  private readonly discoveries = new Map<Generation, Discovery>();
+  private readonly discoveries = new WeakMap<Generation, Discovery>();
 
   constructor(setup: SupervisorSetup) {
     this.setup = setup;
@@ -92,10 +91,11 @@ export class Supervisor {
     if (!this.options.selfBind) return { ok: true, why: "pass mode" };
     const serving = this.serving;
     if (!serving) return { ok: false, why: "no serving generation" };
-    const discovery = discoverListeners(serving.pid, this.options.listen, this.knownInodes());
+    const discovery = discoverListeners(processTree(serving.pid), this.options.listen);
     const perAddress = this.options.listen.map((a) => discovery.listeners.filter((l) => l.address === a).length);
     if (perAddress.some((n) => n !== 1)) return { ok: false, why: `generation ${serving.number} has ${perAddress.join("/")} socket(s) per address: steering by index needs exactly one` };
-    if (discovery.foreign.length) return { ok: false, why: `foreign socket(s) in the reuseport group: ${discovery.foreign.join(", ")}` };
+    const foreign = this.foreignSockets();
+    if (foreign.length) return { ok: false, why: `foreign socket(s) in the reuseport group: ${foreign.join(", ")}` };
     return { ok: true, why: "one socket per address per generation" };
   }
 
@@ -106,7 +106,7 @@ export class Supervisor {
   /** Self-bind: record the sockets a ready generation bound, in the order they joined their groups. */
   private adoptListeners(generation: Generation): void {
     if (!this.options.selfBind) return;
-    const discovery = discoverListeners(generation.pid, this.options.listen, this.knownInodes());
+    const discovery = discoverListeners(processTree(generation.pid), this.options.listen);
     for (const listener of discovery.listeners) {
       if (generation.listeners.some((l) => l.inode === listener.inode)) continue;
       generation.listeners.push(listener);
@@ -121,17 +121,23 @@ export class Supervisor {
    * bound the port with SO_REUSEPORT): they take their share of connections and nobody we know
    * accepts them. Computed afresh each time, so the warning goes away with the socket.
    */
-  private foreignWarning(): string | undefined {
+  private foreignSockets(): string[] {
     let rows: ReturnType<typeof listeningSockets>;
-    try { rows = listeningSockets(); } catch { return undefined; }
+    try { rows = listeningSockets(); } catch { return []; }
     const ours = this.knownInodes();
     for (const generation of this.generations) {
       if (!generation.alive) continue;
       for (const pid of processTree(generation.pid)) for (const inode of socketInodesOf(pid).keys()) ours.add(inode);
     }
-    const foreign = rows.filter((r) => !ours.has(r.inode) && this.options.listen.some((a) => rowServes(r, a)));
-    if (!foreign.length) return undefined;
-    return `foreign socket(s) share the listen port(s), not part of any generation: ${foreign.map((r) => `${rowLabel(r)} (inode ${r.inode}, uid ${r.uid})`).join(", ")}`;
+    return rows
+      .filter((r) => !ours.has(r.inode) && this.options.listen.some((a) => rowServes(r, a)))
+      .map((r) => `${rowLabel(r)} (inode ${r.inode}, uid ${r.uid})`);
+  }
+
+  /** The warning `status` and upgrade reports carry while {@link foreignSockets} finds any. */
+  private foreignWarning(): string | undefined {
+    const foreign = this.foreignSockets();
+    return foreign.length ? `foreign socket(s) share the listen port(s), not part of any generation: ${foreign.join(", ")}` : undefined;
   }
 
   private log(line: string): void {
@@ -203,14 +209,19 @@ export class Supervisor {
       return;
     }
     for (const message of messages) {
-      if (message.fields.READY === "1") this.notifiedPids.add(message.pid);
+      if (message.fields.READY !== "1") continue;
+      // Credited now, to a generation still starting whose process tree holds the sender: a pid
+      // remembered for later could be recycled into another generation.
+      const starting = this.generations.filter((g) => g.state === "starting" && g.alive && !g.notifiedReady);
+      const sender = starting.find((g) => g.pid === message.pid || processTree(g.pid).includes(message.pid));
+      if (sender) sender.notifiedReady = true;
     }
   }
 
   private readinessTarget(generation: Generation): ReadinessTarget {
     const selfBind = this.options.selfBind;
-    const discover = () => {
-      const discovery = discoverListeners(generation.pid, this.options.listen, this.knownInodes());
+    const discover = (tree = processTree(generation.pid)) => {
+      const discovery = discoverListeners(tree, this.options.listen);
       this.discoveries.set(generation, discovery);
       return discovery;
     };
@@ -218,23 +229,25 @@ export class Supervisor {
       number: generation.number,
       pid: generation.pid,
       exited: generation.exited,
-      listenerInodes: () => {
-        if (!selfBind) return generation.listeners.map((l) => l.inode);
-        const discovery = discover();
-        return discovery.missing.length ? [] : discovery.listeners.map((l) => l.inode);
-      },
-      acceptingInodes: () => {
-        const inodes = new Set<number>();
-        for (const pid of processTree(generation.pid)) {
-          for (const inode of epollWatchedInodes(pid)) inodes.add(inode);
+      notified: () => generation.notifiedReady,
+      observeSockets: () => {
+        const tree = processTree(generation.pid);
+        let listenerInodes = generation.listeners.map((l) => l.inode);
+        if (selfBind) {
+          const discovery = discover(tree);
+          listenerInodes = discovery.missing.length ? [] : discovery.listeners.map((l) => l.inode);
+        }
+        const acceptingInodes = new Set<number>();
+        if (listenerInodes.length === 0) return { listenerInodes, acceptingInodes };
+        for (const pid of tree) {
+          for (const inode of epollWatchedInodes(pid)) acceptingInodes.add(inode);
           const blocked = blockedAcceptFds(pid);
           if (blocked.size > 0) {
-            for (const [inode, fd] of socketInodesOf(pid)) if (blocked.has(fd)) inodes.add(inode);
+            for (const [inode, fd] of socketInodesOf(pid)) if (blocked.has(fd)) acceptingInodes.add(inode);
           }
         }
-        return inodes;
+        return { listenerInodes, acceptingInodes };
       },
-      notified: () => this.notifiedPids.size > 0 && processTree(generation.pid).some((pid) => this.notifiedPids.has(pid)),
       pendingReason: () => {
         const discovery = selfBind ? this.discoveries.get(generation) ?? discover() : undefined;
         if (discovery?.missing.length) return describeMissing(generation.number, discovery);

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync as existsSyncPath } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { e2eSkipReason } from "../support/netns.ts";
@@ -123,4 +123,25 @@ test("--pid-file holds the launcher's pid (constant across upgrades) and is remo
     await launcher.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("--ready notify: a generation is ready when it sends READY=1 to the launcher's NOTIFY_SOCKET, and not before", { skip: skip ?? (existsSyncPath("/usr/bin/systemd-notify") || existsSyncPath("/bin/systemd-notify") ? undefined : "systemd-notify not installed (Debian package systemd)") }, async () => {
+  const { failedUpgradesUnderLoad } = await import("../support/scenario.ts");
+  const { startLauncher } = await import("../support/launcher.ts");
+  // Positive: generations that notify become ready through READY=1, matched to them by sender pid.
+  const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", "127.0.0.1:26131", "--name", "notif", "--ready", "notify"], { env: { FIXTURE_NOTIFY_READY: "1" } });
+  try {
+    const status = JSON.parse((await launcher.cli(["status", "--json"])).stdout);
+    assert.equal(status.generations[0].readyVia, "READY=1");
+    const upgrade = await launcher.cli(["upgrade", "--json"]);
+    assert.equal(upgrade.code, 0, upgrade.stderr);
+    assert.equal(JSON.parse(upgrade.stdout).readyVia, "READY=1");
+  } finally {
+    await launcher.cleanup();
+  }
+  // Negative: a generation that serves but never sends READY=1 is not ready under --ready notify.
+  await failedUpgradesUnderLoad({
+    port: 26141, env: { FIXTURE_NOTIFY_READY: "1" }, launcherArgs: ["--ready", "notify", "--ready-timeout", "1s"], upgradeArgs: ["--cmd", `env FIXTURE_NOTIFY_READY=0 ${NODE_FIXTURE}`],
+    expected: [/generation 2 did not become ready: not ready after 1\.0 s \(--ready notify\)/],
+  });
 });

@@ -128,6 +128,8 @@ export interface FailedUpgradeOptions {
   /** Every failed upgrade's stderr must match all of these. */
   expected: RegExp[];
   times?: number;
+  /** Environment of the launcher (and so of its generations). */
+  env?: Record<string, string>;
   /** More checks while the launcher and the load still run; `pid` is generation 1's. */
   then?: (launcher: LauncherProcess, pid: number) => Promise<unknown>;
 }
@@ -139,7 +141,7 @@ export interface FailedUpgradeOptions {
  */
 export async function failedUpgradesUnderLoad(options: FailedUpgradeOptions): Promise<void> {
   const { port } = options;
-  const launcher = await startLauncher(["--cmd", options.cmd ?? NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--name", `f${port}`, ...options.launcherArgs]);
+  const launcher = await startLauncher(["--cmd", options.cmd ?? NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--name", `f${port}`, ...options.launcherArgs], { env: options.env });
   const load = startLoad({ port, concurrency: 200, durationMs: 120_000 });
   try {
     assert.equal(launcher.child.exitCode, null, `launcher exited at start:\n${launcher.stderr()}`);
