@@ -25,7 +25,7 @@ for (const [name, args] of zeroLoss) {
     assert.equal(result.upgrades.filter((u) => u.code === 0).length, UPGRADES, describeRun(result));
     assert.ok(result.load.ok > 2000, `too little load to mean anything: ${describeRun(result)}`);
     assert.equal(result.load.failed, 0, describeRun(result));
-    for (const report of result.reports) assert.equal(report.strategy, name === "hook" ? "hook" : name);
+    for (const report of result.reports) assert.equal(report.strategy, name);
   });
 }
 
