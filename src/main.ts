@@ -2,8 +2,8 @@
  * reuse-run: hot-upgrade launcher for network servers on Linux.
  * Entry point: parse the command line, run the command, turn errors into one clear line.
  */
-import { parseCommandLine, UsageError } from "./cli/options.ts";
-import { runLauncher } from "./cli/run.ts";
+import { parseCommandLine, UsageError } from "./cli/parse.ts";
+import { runLauncher } from "./launcher/run.ts";
 import { statusCommand, stopCommand, upgradeCommand } from "./cli/client-commands.ts";
 import { NoLauncherError } from "./control/client.ts";
 

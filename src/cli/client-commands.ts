@@ -3,10 +3,10 @@ import { existsSync } from "node:fs";
 import { controlDirectories, knownLaunchers } from "../control/paths.ts";
 import { join } from "node:path";
 import { request } from "../control/client.ts";
-import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "./options.ts";
-import { UsageError } from "./options.ts";
+import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "./parse.ts";
+import { UsageError } from "./parse.ts";
 import { formatStatus, type StatusSnapshot } from "../supervisor/status.ts";
-import type { UpgradeReport } from "../supervisor/upgrade.ts";
+import type { UpgradeReport } from "../supervisor/pipeline.ts";
 import { summarizeReport } from "../supervisor/supervisor.ts";
 
 /**

@@ -8,7 +8,7 @@ import type { HandoffStrategy, StrategyName } from "./strategy.ts";
 import { steerStrategy } from "./steer.ts";
 import { migrateStrategy, migrateEnabled } from "./migrate.ts";
 import { noneStrategy } from "./none.ts";
-import { holdStrategies, hookStrategy } from "./holds.ts";
+import { holdStrategies, hookStrategy } from "./hold/common.ts";
 
 /** What the launcher can do in this mode, which decides what `auto` may pick. */
 export interface HandoffCapabilities {

@@ -13,8 +13,8 @@
  * (it may have held part of the ports).
  */
 import { HandoffError, type Availability, type HandoffContext, type HandoffStrategy } from "./strategy.ts";
-import { findTool, isExecutable, portsOf } from "./holds.ts";
-import { armDeadman, type Deadman } from "./deadman.ts";
+import { findTool, isExecutable, portsOf } from "./hold/common.ts";
+import { armDeadman, type Deadman } from "./hold/deadman.ts";
 import { runCommand } from "../sys/run-command.ts";
 
 /** The environment a hook runs with (added to the launcher's own). */

@@ -3,7 +3,7 @@
  * the old generation's listener while it drains (`gate`) and lets traffic flow to the new
  * generation once the old listener has left the reuseport group (`release`).
  */
-import type { ListenAddress } from "../net/address.ts";
+import type { ListenAddress } from "../config/listen-address.ts";
 
 /** Names accepted by `--handoff`. */
 export const STRATEGY_NAMES = ["auto", "steer", "migrate", "tc", "nft", "iptables", "hook", "none"] as const;

@@ -4,7 +4,7 @@
  */
 import { readFileSync, readlinkSync } from "node:fs";
 import { C, socket, setsockoptInt, bind, listen, close, SysError, Errno } from "../sys/libc.ts";
-import type { ListenAddress } from "./address.ts";
+import type { ListenAddress } from "../config/listen-address.ts";
 import { encodeSockaddr } from "./sockaddr.ts";
 
 /** A listening socket held by the launcher. */

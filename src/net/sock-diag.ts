@@ -10,7 +10,7 @@
  * empty, and stop once the answer is 0 (after the gate no new request can be older than it).
  */
 import { C, socket, sendto, recv, close, SysError } from "../sys/libc.ts";
-import { formatIPv6 } from "./address.ts";
+import { formatIPv6 } from "../config/listen-address.ts";
 
 /** One row of a sock_diag dump (`struct inet_diag_msg`). */
 export interface SocketRow {

@@ -1,5 +1,5 @@
 import { C } from "../sys/libc.ts";
-import { parseIPv6, type ListenAddress } from "./address.ts";
+import { parseIPv6, type ListenAddress } from "../config/listen-address.ts";
 
 /** Encodes a listen address as `struct sockaddr_in` (16 bytes) or `sockaddr_in6` (28 bytes). */
 export function encodeSockaddr(address: Pick<ListenAddress, "host" | "port" | "family">): Uint8Array {

@@ -4,7 +4,7 @@
  * Never /proc/net/tcp: it takes tens of milliseconds under load and blocks the loop.
  */
 import type { GroupMember } from "../handoff/strategy.ts";
-import type { DrainResult } from "./upgrade.ts";
+import type { DrainResult } from "./pipeline.ts";
 import { acceptQueue } from "../net/tcp-info.ts";
 import { listeningSockets, halfOpenOlderThan } from "../net/sock-diag.ts";
 

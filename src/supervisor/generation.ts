@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { Listener } from "../net/listener.ts";
-import type { ListenAddress } from "../net/address.ts";
+import type { ListenAddress } from "../config/listen-address.ts";
 
 /** Where a generation is in its life. */
 export type GenerationState = "starting" | "serving" | "draining" | "exited" | "failed";

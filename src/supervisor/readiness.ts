@@ -3,8 +3,8 @@
  * the generation's NOTIFY_SOCKET, one of its processes holding the listener in an epoll set, or a
  * thread blocked in accept() on it. The wait is bounded; an exit before readiness is a failure.
  */
-import type { ReadyMode } from "../cli/options.ts";
-import { formatDuration } from "../cli/duration.ts";
+import type { ReadyMode } from "../cli/parse.ts";
+import { formatDuration } from "../config/duration.ts";
 import { runCommand } from "../sys/run-command.ts";
 import { describeExit, type ExitStatus } from "./generation.ts";
 

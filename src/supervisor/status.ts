@@ -1,6 +1,6 @@
 /** The shape of `reuse-run status --json`, and its human rendering. */
-import type { UpgradeReport } from "./upgrade.ts";
-import { formatDuration } from "../cli/duration.ts";
+import type { UpgradeReport } from "./pipeline.ts";
+import { formatDuration } from "../config/duration.ts";
 
 /** One listener of a generation. */
 export interface ListenerStatus {

@@ -4,10 +4,10 @@
  * `upgrade.ts`, and stops everything gracefully. All its OS effects go through small modules
  * (listener, generation, drain, sticky-steering, readiness) so the logic stays readable here.
  */
-import type { RunOptions } from "../cli/options.ts";
-import { formatDuration } from "../cli/duration.ts";
-import { formatCommand, resolveExecutable } from "../cli/command-line.ts";
-import type { ListenAddress } from "../net/address.ts";
+import type { RunOptions } from "../cli/parse.ts";
+import { formatDuration } from "../config/duration.ts";
+import { formatCommand, resolveExecutable } from "../config/command-words.ts";
+import type { ListenAddress } from "../config/listen-address.ts";
 import { openListener, closeListener, type Listener } from "../net/listener.ts";
 import { listeningSockets } from "../net/sock-diag.ts";
 import { processTree, epollWatchedInodes, socketInodesOf, blockedAcceptFds, isAlive as processIsAlive } from "../net/proc.ts";
@@ -17,12 +17,12 @@ import type { Notifier } from "../systemd/notify.ts";
 import type { NotifyReceiver } from "../systemd/notify-receiver.ts";
 import { Generation, describeExit, type ExitStatus } from "./generation.ts";
 import { waitUntilReady, type ReadinessTarget } from "./readiness.ts";
-import { runUpgrade, UpgradeFailedError, type UpgradePorts, type UpgradeReport } from "./upgrade.ts";
+import { runUpgrade, UpgradeFailedError, type UpgradePorts, type UpgradeReport } from "./pipeline.ts";
 import { StickySteering } from "./sticky-steering.ts";
-import { discoverListeners, describeMissing, rowServes, rowLabel, type Discovery } from "./discovery.ts";
+import { discoverListeners, describeMissing, rowServes, rowLabel, type Discovery } from "./self-bind.ts";
 import type { StrategyChoice } from "../handoff/choose.ts";
 import { drainOldListeners, waitUntilGone } from "./drain.ts";
-import { Backoff, shouldRestart } from "./restart-policy.ts";
+import { Backoff, shouldRestart } from "./restart.ts";
 import type { StatusSnapshot, GenerationStatus } from "./status.ts";
 
 /** What the supervisor is given by `main`: validated options and the OS edges it needs. */

@@ -5,7 +5,7 @@
  * one as a {@link Listener} so the rest of the launcher treats it like a socket it opened itself.
  */
 import { C, getsockoptInt, getsockname, setCloexec, isOpenFd, SysError } from "../sys/libc.ts";
-import { formatIPv6, type ListenAddress } from "../net/address.ts";
+import { formatIPv6, type ListenAddress } from "../config/listen-address.ts";
 import { socketInode, somaxconn, type Listener } from "../net/listener.ts";
 import { acceptQueue } from "../net/tcp-info.ts";
 

@@ -17,9 +17,9 @@ import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { e2eSkipReason, httpGet } from "../support/netns.ts";
 import { startLauncher, NODE_FIXTURE, sleep, type LauncherProcess } from "../support/launcher.ts";
-import { nftTableName } from "../../src/handoff/nft.ts";
-import { ifbName, tcPrefs } from "../../src/handoff/tc.ts";
-import { iptablesComment } from "../../src/handoff/iptables.ts";
+import { nftTableName } from "../../src/handoff/hold/nft.ts";
+import { ifbName, tcPrefs } from "../../src/handoff/hold/tc.ts";
+import { iptablesComment } from "../../src/handoff/hold/iptables.ts";
 
 const skip = e2eSkipReason();
 if (skip) console.log(`test/e2e/failsafe.test.ts skipped: ${skip}`);

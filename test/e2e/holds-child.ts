@@ -3,8 +3,8 @@
  * "held", then waits to be SIGKILLed — a launcher dying mid-hold, leaving only its fail-safe.
  * Usage: holds-child.ts <nft|iptables|tc> <tag> <port> <holdTimeoutMs>
  */
-import { holdStrategies } from "../../src/handoff/holds.ts";
-import { parseListenAddress } from "../../src/net/address.ts";
+import { holdStrategies } from "../../src/handoff/hold/common.ts";
+import { parseListenAddress } from "../../src/config/listen-address.ts";
 
 const [name, tag, port, holdTimeoutMs] = process.argv.slice(2) as [keyof typeof holdStrategies, string, string, string];
 const address = parseListenAddress(`:${port}`);

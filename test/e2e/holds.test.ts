@@ -11,12 +11,12 @@ import net from "node:net";
 import { spawn } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { holdStrategies } from "../../src/handoff/holds.ts";
-import { nftTableName } from "../../src/handoff/nft.ts";
-import { iptablesComment } from "../../src/handoff/iptables.ts";
-import { ifbName, tcPrefs } from "../../src/handoff/tc.ts";
+import { holdStrategies } from "../../src/handoff/hold/common.ts";
+import { nftTableName } from "../../src/handoff/hold/nft.ts";
+import { iptablesComment } from "../../src/handoff/hold/iptables.ts";
+import { ifbName, tcPrefs } from "../../src/handoff/hold/tc.ts";
 import type { HandoffContext } from "../../src/handoff/strategy.ts";
-import { parseListenAddress } from "../../src/net/address.ts";
+import { parseListenAddress } from "../../src/config/listen-address.ts";
 import { runCommand } from "../../src/sys/run-command.ts";
 
 type HoldName = keyof typeof holdStrategies;

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readlinkSync, readFileSync } from "node:fs";
 import { C, socket, connectRaw, close, pidfdOpen, pidfdGetfd } from "../../src/sys/libc.ts";
-import { parseListenAddress } from "../../src/net/address.ts";
+import { parseListenAddress } from "../../src/config/listen-address.ts";
 import { openListener, closeListener, type Listener } from "../../src/net/listener.ts";
 import { encodeSockaddr } from "../../src/net/sockaddr.ts";
 import { acceptQueue } from "../../src/net/tcp-info.ts";

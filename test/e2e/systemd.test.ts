@@ -14,7 +14,7 @@ import { startLoad, describeLoad } from "../support/load.ts";
 import { openNotifyReceiver, type NotifyMessage } from "../../src/systemd/notify-receiver.ts";
 import { monotonicUsec } from "../../src/systemd/notify.ts";
 import { openListener, closeListener } from "../../src/net/listener.ts";
-import { parseListenAddress } from "../../src/net/address.ts";
+import { parseListenAddress } from "../../src/config/listen-address.ts";
 
 const skip = e2eSkipReason();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -11,10 +11,10 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseListenAddress, AddressError } from "../../src/net/address.ts";
-import { parseDuration, formatDuration, DurationError } from "../../src/cli/duration.ts";
-import { splitCommand, resolveExecutable, CommandError } from "../../src/cli/command-line.ts";
-import { parseCommandLine, UsageError, type RunOptions } from "../../src/cli/options.ts";
+import { parseListenAddress, AddressError } from "../../src/config/listen-address.ts";
+import { parseDuration, formatDuration, DurationError } from "../../src/config/duration.ts";
+import { splitCommand, resolveExecutable, CommandError } from "../../src/config/command-words.ts";
+import { parseCommandLine, UsageError, type RunOptions } from "../../src/cli/parse.ts";
 
 const EXPECTED_FORMS = /expected PORT, :PORT, IPv4:PORT or \[IPv6\]:PORT/;
 

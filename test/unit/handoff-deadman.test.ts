@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { armDeadman, deadmanArgv, deadmanShell } from "../../src/handoff/deadman.ts";
+import { armDeadman, deadmanArgv, deadmanShell } from "../../src/handoff/hold/deadman.ts";
 
 const SLOW = { timeout: 10_000 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

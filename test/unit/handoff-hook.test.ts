@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hookEnv, hookReleaseArgv, hookStrategy } from "../../src/handoff/hook.ts";
 import { HandoffError, type HandoffContext } from "../../src/handoff/strategy.ts";
-import { parseListenAddress } from "../../src/net/address.ts";
+import { parseListenAddress } from "../../src/config/listen-address.ts";
 
 const SLOW = { timeout: 10_000 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

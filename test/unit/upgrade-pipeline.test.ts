@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runUpgrade, UpgradeFailedError, type UpgradePorts, type DrainResult } from "../../src/supervisor/upgrade.ts";
+import { runUpgrade, UpgradeFailedError, type UpgradePorts, type DrainResult } from "../../src/supervisor/pipeline.ts";
 import type { HandoffStrategy, HandoffContext } from "../../src/handoff/strategy.ts";
 
 interface FakeGen { number: number; pid: number }

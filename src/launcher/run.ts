@@ -2,14 +2,14 @@
  * `reuse-run --cmd … --listen …`: validate everything that can be validated before binding, bind,
  * start generation 1, serve the control socket, and turn signals into upgrades and stops.
  */
-import { resolveExecutable, CommandError } from "./command-line.ts";
-import { UsageError, type RunOptions } from "./options.ts";
+import { resolveExecutable, CommandError } from "../config/command-words.ts";
+import { UsageError, type RunOptions } from "../cli/parse.ts";
 import { controlPath } from "../control/paths.ts";
 import { claimControlPath, startControlServer, ControlSocketBusyError, type ControlServer } from "../control/server.ts";
 import type { ControlEvent } from "../control/protocol.ts";
 import { openListener, closeListener, ListenError, type Listener } from "../net/listener.ts";
 import { chooseStrategy, NoStrategyError } from "../handoff/choose.ts";
-import { holdStrategies, requireRootAndTools } from "../handoff/holds.ts";
+import { holdStrategies, requireRootAndTools } from "../handoff/hold/common.ts";
 import { enableMigrate } from "../handoff/migrate.ts";
 import { createNotifier } from "../systemd/notify.ts";
 import { openNotifyReceiver, type NotifyReceiver } from "../systemd/notify-receiver.ts";
@@ -17,7 +17,7 @@ import { writePidFile, removePidFile } from "../systemd/pid-file.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
 import { inheritedListeners, type InheritedSocket } from "../systemd/listen-fds.ts";
 import { sharedSocketStrategy } from "../handoff/shared.ts";
-import { UpgradeFailedError } from "../supervisor/upgrade.ts";
+import { UpgradeFailedError } from "../supervisor/pipeline.ts";
 
 /** Runs the launcher until it is stopped; resolves with the process exit code. */
 export async function runLauncher(options: RunOptions): Promise<number> {

@@ -9,9 +9,9 @@
  * timeout of `holdTimeoutMs`: the kernel ends the hold itself even if the launcher dies, which is
  * this strategy's dead-man. Rules match the port on every address of the host.
  */
-import { HandoffError, type HandoffContext, type HandoffStrategy } from "./strategy.ts";
-import { findTool, portsOf, requireRootAndTools, sanitizeTag } from "./holds.ts";
-import { runCommand } from "../sys/run-command.ts";
+import { HandoffError, type HandoffContext, type HandoffStrategy } from "../strategy.ts";
+import { findTool, portsOf, requireRootAndTools, sanitizeTag } from "./common.ts";
+import { runCommand } from "../../sys/run-command.ts";
 
 /** Upper bound for one nft invocation; a stuck nft must not stall an upgrade. */
 const NFT_TIMEOUT_MS = 5000;

@@ -4,9 +4,9 @@
  */
 import yargs from "yargs";
 import { constants as osConstants } from "node:os";
-import { parseListenAddress, type ListenAddress } from "../net/address.ts";
-import { parseDuration } from "./duration.ts";
-import { splitCommand, CommandError } from "./command-line.ts";
+import { parseListenAddress, type ListenAddress } from "../config/listen-address.ts";
+import { parseDuration } from "../config/duration.ts";
+import { splitCommand, CommandError } from "../config/command-words.ts";
 import { STRATEGY_NAMES, type StrategyName } from "../handoff/strategy.ts";
 
 /** A command line that cannot be run; printed as one line, exit status 2. */

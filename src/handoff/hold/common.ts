@@ -5,13 +5,13 @@
  */
 import { accessSync, constants, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import type { Availability, HandoffStrategy } from "./strategy.ts";
-import type { ListenAddress } from "../net/address.ts";
+import type { Availability, HandoffStrategy } from "../strategy.ts";
+import type { ListenAddress } from "../../config/listen-address.ts";
 import { nftStrategy } from "./nft.ts";
 import { iptablesStrategy } from "./iptables.ts";
 import { tcStrategy } from "./tc.ts";
 
-export { hookStrategy } from "./hook.ts";
+export { hookStrategy } from "../hook.ts";
 
 /**
  * The root-only hold strategies by name. Getters, because nft.ts, iptables.ts and tc.ts import

@@ -2,7 +2,7 @@
  * What happens when a serving generation exits on its own: replace it (on the same sockets, so
  * clients wait in the backlog instead of being refused) or stop, with exponential backoff.
  */
-import type { RestartPolicy } from "../cli/options.ts";
+import type { RestartPolicy } from "../cli/parse.ts";
 import type { ExitStatus } from "./generation.ts";
 
 /** True when `policy` asks for a new generation after `status`. */

@@ -6,11 +6,11 @@
  * which shortens the hold window. A dead-man process deletes the rules at `holdTimeoutMs` if the
  * launcher cannot. Rules match the port on every address of the host.
  */
-import { HandoffError, type HandoffContext, type HandoffStrategy } from "./strategy.ts";
-import { familiesOf, findTool, hasNetAdmin, NEEDS_ROOT, sanitizeTag, type IpFamily } from "./holds.ts";
+import { HandoffError, type HandoffContext, type HandoffStrategy } from "../strategy.ts";
+import { familiesOf, findTool, hasNetAdmin, NEEDS_ROOT, sanitizeTag, type IpFamily } from "./common.ts";
 import { armDeadman, type Deadman } from "./deadman.ts";
-import { runCommand } from "../sys/run-command.ts";
-import type { ListenAddress } from "../net/address.ts";
+import { runCommand } from "../../sys/run-command.ts";
+import type { ListenAddress } from "../../config/listen-address.ts";
 
 /** Upper bound for one iptables invocation (`-w` waits for the xtables lock). */
 const IPTABLES_TIMEOUT_MS = 5000;

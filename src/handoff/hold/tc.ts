@@ -14,13 +14,13 @@
  * address, which Linux routes through lo) are held. Clients arriving on a real interface need the
  * same filters on that interface's ingress; not done yet. Filters match the port on every address.
  */
-import { HandoffError, type HandoffContext, type HandoffStrategy } from "./strategy.ts";
-import { familiesOf, findTool, hasNetAdmin, NEEDS_ROOT, tagHash, type IpFamily } from "./holds.ts";
+import { HandoffError, type HandoffContext, type HandoffStrategy } from "../strategy.ts";
+import { familiesOf, findTool, hasNetAdmin, NEEDS_ROOT, tagHash, type IpFamily } from "./common.ts";
 import { armDeadman, deadmanShell, type Deadman } from "./deadman.ts";
-import { runCommand, type CommandResult } from "../sys/run-command.ts";
-import { C, close, connectRaw, Errno, socket } from "../sys/libc.ts";
-import { errnoName } from "../sys/errno.ts";
-import { encodeSockaddr } from "../net/sockaddr.ts";
+import { runCommand, type CommandResult } from "../../sys/run-command.ts";
+import { C, close, connectRaw, Errno, socket } from "../../sys/libc.ts";
+import { errnoName } from "../../sys/errno.ts";
+import { encodeSockaddr } from "../../net/sockaddr.ts";
 
 /** The interface whose ingress is filtered. */
 export const TC_DEVICE = "lo";

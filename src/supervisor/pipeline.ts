@@ -4,7 +4,7 @@
  * rules can be tested with fakes; the supervisor supplies the real implementation.
  */
 import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
-import { formatDuration } from "../cli/duration.ts";
+import { formatDuration } from "../config/duration.ts";
 import { counterDelta } from "../net/kernel-counters.ts";
 
 /** A generation as the pipeline sees it. */

@@ -3,7 +3,7 @@
  * listener with its inode; `/proc/<pid>/fd` of each process in the generation's tree (zombies
  * skipped) says which of those inodes the generation holds, and under which fd number.
  */
-import type { ListenAddress } from "../net/address.ts";
+import type { ListenAddress } from "../config/listen-address.ts";
 import type { Listener } from "../net/listener.ts";
 import { listeningSockets, type SocketRow } from "../net/sock-diag.ts";
 import { socketInodesOf } from "../net/proc.ts";
