@@ -1,34 +1,28 @@
 /**
  * reuse-run: hot-upgrade launcher for network servers on Linux.
  * Entry point: parse the command line, run the command, turn errors into one clear line.
+ *
+ * Each command's code is imported only when that command runs: a client (`status`, `upgrade`,
+ * `stop`) never evaluates the supervisor, the handoff strategies or the FFI bindings.
  */
-import { parseCommandLine, UsageError } from "./cli/parse.ts";
-import { runLauncher } from "./launcher/run.ts";
-import { statusCommand, stopCommand, upgradeCommand } from "./cli/client-commands.ts";
-import { NoLauncherError } from "./control/client.ts";
+import { parseCommandLine } from "./cli/parse.ts";
+import { describeChain, exitCodeOf, messageOf } from "./errors/reuse-run-error.ts";
 
 async function main(argv: string[]): Promise<number> {
-  let options;
-  try {
-    options = await parseCommandLine(argv);
-  } catch (error) {
-    if (error instanceof UsageError && error.message === "") return 0; // --help / --version printed
-    throw error;
-  }
+  const options = await parseCommandLine(argv);
   switch (options.command) {
-    case "run": return runLauncher(options);
-    case "status": return statusCommand(options);
-    case "stop": return stopCommand(options);
-    case "upgrade": return upgradeCommand(options);
+    case "help": return 0;
+    case "run": return (await import("./launcher/run.ts")).runLauncher(options);
+    case "status": return (await import("./cli/client-commands.ts")).statusCommand(options);
+    case "stop": return (await import("./cli/client-commands.ts")).stopCommand(options);
+    case "upgrade": return (await import("./cli/client-commands.ts")).upgradeCommand(options);
   }
 }
 
 try {
-  const code = await main(process.argv.slice(2));
-  process.exit(code);
+  process.exit(await main(process.argv.slice(2)));
 } catch (error) {
-  const usage = error instanceof UsageError || error instanceof NoLauncherError;
-  process.stderr.write(`reuse-run: ${(error as Error).message}\n`);
-  if (!usage && process.env.REUSE_RUN_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
-  process.exit(usage ? 2 : 1);
+  process.stderr.write(`reuse-run: ${messageOf(error)}\n`);
+  if (process.env.REUSE_RUN_DEBUG) process.stderr.write(`${describeChain(error)}\n`);
+  process.exit(exitCodeOf(error));
 }

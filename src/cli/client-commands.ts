@@ -3,11 +3,11 @@ import { existsSync } from "node:fs";
 import { controlDirectories, knownLaunchers } from "../control/paths.ts";
 import { join } from "node:path";
 import { request } from "../control/client.ts";
-import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "./parse.ts";
-import { UsageError } from "./parse.ts";
-import { formatStatus, type StatusSnapshot } from "../supervisor/status.ts";
-import type { UpgradeReport } from "../supervisor/pipeline.ts";
-import { summarizeReport } from "../supervisor/supervisor.ts";
+import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "../config/options.ts";
+import { UsageError } from "../errors/reuse-run-error.ts";
+import type { StatusSnapshot } from "../supervisor/status.ts";
+import { summarizeReport, type UpgradeReport } from "../supervisor/report.ts";
+import { formatStatus } from "./format-status.ts";
 
 /**
  * The control socket a client command talks to: `--control`, else `--name`, else the only

@@ -5,14 +5,8 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { UsageError } from "../errors/reuse-run-error.ts";
 
-/** A command line that cannot be used; the message names what is wrong. */
-export class CommandError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CommandError";
-  }
-}
 
 /** Splits a command string into words: `'a "b c" d\\ e'` → `["a", "b c", "d e"]`. */
 export function splitCommand(text: string): string[] {
@@ -37,7 +31,7 @@ export function splitCommand(text: string): string[] {
       word += ch; inWord = true;
     }
   }
-  if (quote) throw new CommandError(`--cmd: unterminated ${quote === "'" ? "single" : "double"} quote in "${text}"`);
+  if (quote) throw new UsageError(`--cmd: unterminated ${quote === "'" ? "single" : "double"} quote in "${text}"`);
   if (inWord) words.push(word);
   return words;
 }
@@ -67,7 +61,7 @@ export function resolveExecutable(program: string, env: Record<string, string | 
       found ??= candidate;
     }
   }
-  if (found) throw new CommandError(`command "${program}": ${found} is not an executable file (check chmod +x)`);
-  if (program.includes("/")) throw new CommandError(`command "${program}": no such file`);
-  throw new CommandError(`command "${program}": not found in PATH`);
+  if (found) throw new UsageError(`command "${program}": ${found} is not an executable file (check chmod +x)`);
+  if (program.includes("/")) throw new UsageError(`command "${program}": no such file`);
+  throw new UsageError(`command "${program}": not found in PATH`);
 }

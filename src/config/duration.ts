@@ -4,22 +4,20 @@
  * either kills in-flight requests or hangs a reload.
  */
 
+import { UsageError } from "../errors/reuse-run-error.ts";
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** A duration that cannot be parsed; the message says what was expected. */
-export class DurationError extends Error {
-  constructor(flag: string, value: string) {
-    super(`${flag} "${value}": expected a duration like 500ms, 30s, 2m or 1h`);
-    this.name = "DurationError";
-  }
+function invalid(flag: string, value: string): UsageError {
+  return new UsageError(`${flag} "${value}": expected a duration like 500ms, 30s, 2m or 1h`);
 }
 
 /** Parses a duration into milliseconds, e.g. `parseDuration("1.5s") === 1500`. */
 export function parseDuration(value: string, flag = "duration"): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(value);
-  if (!match) throw new DurationError(flag, value);
+  if (!match) throw invalid(flag, value);
   const ms = Number(match[1]) * UNITS[match[2]!]!;
-  if (!Number.isFinite(ms)) throw new DurationError(flag, value);
+  if (!Number.isFinite(ms)) throw invalid(flag, value);
   return Math.round(ms);
 }
 

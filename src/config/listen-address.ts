@@ -3,6 +3,7 @@
  * A bare port means every interface, dual-stack (`[::]` with IPV6_V6ONLY=0). An explicit `[::]`
  * is IPv6-only, as in nginx, so it can sit next to an explicit `0.0.0.0` on the same port.
  */
+import { UsageError } from "../errors/reuse-run-error.ts";
 
 /** One address to listen on, parsed and validated. */
 export interface ListenAddress {
@@ -18,31 +19,24 @@ export interface ListenAddress {
   readonly label: string;
 }
 
-/** A `--listen` value that cannot be used; the message says what was expected. */
-export class AddressError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AddressError";
-  }
-}
 
 const EXPECTED = "expected PORT, :PORT, IPv4:PORT or [IPv6]:PORT, e.g. 8080, :8080, 127.0.0.1:8080, [::1]:8080";
 
-/** Parses one `--listen` value; throws {@link AddressError} with the expected forms. */
+/** Parses one `--listen` value; throws a {@link UsageError} with the expected forms. */
 export function parseListenAddress(input: string): ListenAddress {
   const text = input.trim();
   let hostPart: string | undefined;
   let portPart: string;
   if (text.startsWith("[")) {
     const close = text.indexOf("]");
-    if (close < 0 || text[close + 1] !== ":") throw new AddressError(`--listen "${input}": ${EXPECTED}`);
+    if (close < 0 || text[close + 1] !== ":") throw new UsageError(`--listen "${input}": ${EXPECTED}`);
     hostPart = text.slice(1, close);
     portPart = text.slice(close + 2);
   } else if (text.includes(":")) {
     const colon = text.lastIndexOf(":");
     hostPart = text.slice(0, colon);
     portPart = text.slice(colon + 1);
-    if (hostPart.includes(":")) throw new AddressError(`--listen "${input}": IPv6 addresses need brackets; ${EXPECTED}`);
+    if (hostPart.includes(":")) throw new UsageError(`--listen "${input}": IPv6 addresses need brackets; ${EXPECTED}`);
     if (hostPart === "" || hostPart === "*") hostPart = undefined;
   } else {
     portPart = text;
@@ -58,13 +52,13 @@ export function parseListenAddress(input: string): ListenAddress {
     const host = formatIPv6(v6);
     return { input, host, port, family: 6, v6only: true, label: `[${host}]:${port}` };
   }
-  throw new AddressError(`--listen "${input}": "${hostPart}" is not a numeric IP address; ${EXPECTED}`);
+  throw new UsageError(`--listen "${input}": "${hostPart}" is not a numeric IP address; ${EXPECTED}`);
 }
 
 function parsePort(text: string, input: string): number {
-  if (!/^\d+$/.test(text)) throw new AddressError(`--listen "${input}": port "${text}" is not a number; ${EXPECTED}`);
+  if (!/^\d+$/.test(text)) throw new UsageError(`--listen "${input}": port "${text}" is not a number; ${EXPECTED}`);
   const port = Number(text);
-  if (port < 1 || port > 65535) throw new AddressError(`--listen "${input}": port ${port} is out of range; expected 1-65535`);
+  if (port < 1 || port > 65535) throw new UsageError(`--listen "${input}": port ${port} is out of range; expected 1-65535`);
   return port;
 }
 

@@ -1,13 +1,13 @@
 /** The client end of the control socket, used by `status`, `stop` and `upgrade`. */
 import { createConnection } from "node:net";
 import { existsSync } from "node:fs";
+import { UsageError } from "../errors/reuse-run-error.ts";
 import { LineDecoder, type ControlEvent, type ControlRequest } from "./protocol.ts";
 
 /** No launcher answers at the control path; the message names the path it tried. */
-export class NoLauncherError extends Error {
+export class NoLauncherError extends UsageError {
   constructor(path: string, detail: string) {
     super(`no reuse-run launcher at ${path} (${detail}); is it running, and with the same --name/--control?`);
-    this.name = "NoLauncherError";
   }
 }
 

@@ -5,6 +5,7 @@
 import { createServer, createConnection, type Server, type Socket } from "node:net";
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
+import { UsageError } from "../errors/reuse-run-error.ts";
 import { ensurePrivateDirectory } from "./paths.ts";
 import { LineDecoder, parseRequest, type ControlEvent, type ControlRequest } from "./protocol.ts";
 
@@ -12,10 +13,9 @@ import { LineDecoder, parseRequest, type ControlEvent, type ControlRequest } fro
 export type RequestHandler = (request: ControlRequest, emit: (event: ControlEvent) => void) => Promise<ControlEvent>;
 
 /** Thrown when another launcher is alive on the same control socket. */
-export class ControlSocketBusyError extends Error {
+export class ControlSocketBusyError extends UsageError {
   constructor(path: string) {
     super(`another reuse-run is already running with control socket ${path} (use --name or stop it first)`);
-    this.name = "ControlSocketBusyError";
   }
 }
 

@@ -13,7 +13,8 @@
  * (it may have held part of the ports).
  */
 import { HandoffError, type Availability, type HandoffContext, type HandoffStrategy } from "./strategy.ts";
-import { findTool, isExecutable, portsOf } from "./hold/common.ts";
+import { portsOf } from "./hold/common.ts";
+import { findTool, isExecutable } from "../sys/tools.ts";
 import { armDeadman, type Deadman } from "./hold/deadman.ts";
 import { runCommand } from "../sys/run-command.ts";
 

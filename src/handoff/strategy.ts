@@ -4,10 +4,8 @@
  * generation once the old listener has left the reuseport group (`release`).
  */
 import type { ListenAddress } from "../config/listen-address.ts";
-
-/** Names accepted by `--handoff`. */
-export const STRATEGY_NAMES = ["auto", "steer", "migrate", "tc", "nft", "iptables", "hook", "none"] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
+import type { StrategyName } from "../config/options.ts";
+import { ReuseRunError } from "../errors/reuse-run-error.ts";
 
 /** Whether a strategy can run here; `reason` names the missing requirement (root, kernel, tool). */
 export type Availability = { ok: true; note?: string } | { ok: false; reason: string };
@@ -67,9 +65,8 @@ export interface HandoffStrategy {
 }
 
 /** A strategy that refuses to act, with the reason; thrown by `gate` or by the chooser. */
-export class HandoffError extends Error {
-  constructor(strategy: string, step: string, message: string) {
-    super(`handoff ${strategy}: ${step}: ${message}`);
-    this.name = "HandoffError";
+export class HandoffError extends ReuseRunError {
+  constructor(strategy: string, step: string, message: string, cause?: unknown) {
+    super(message, { step: `handoff ${strategy}: ${step}`, cause });
   }
 }

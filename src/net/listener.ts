@@ -3,6 +3,7 @@
  * the next generation can bind next to it, SOCK_CLOEXEC so only the child it is meant for gets it.
  */
 import { readFileSync, readlinkSync } from "node:fs";
+import { ReuseRunError } from "../errors/reuse-run-error.ts";
 import { C, socket, setsockoptInt, bind, listen, close, SysError, Errno } from "../sys/libc.ts";
 import type { ListenAddress } from "../config/listen-address.ts";
 import { encodeSockaddr } from "./sockaddr.ts";
@@ -25,14 +26,13 @@ export interface Listener {
 }
 
 /** Why a listener could not be created, with the address and a hint for the common cases. */
-export class ListenError extends Error {
+export class ListenError extends ReuseRunError {
   readonly code: string;
   constructor(address: ListenAddress, cause: SysError) {
     const hint = cause.errno === Errno.EADDRINUSE
       ? " (already bound by a socket without SO_REUSEPORT, or by another user; stop that process or pick another port)"
       : cause.errno === Errno.EPERM || cause.code === "EACCES" ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "";
-    super(`cannot listen on ${address.label}: ${cause.code}${hint}`);
-    this.name = "ListenError";
+    super(`cannot listen on ${address.label}: ${cause.code}${hint}`, { cause });
     this.code = cause.code;
   }
 }

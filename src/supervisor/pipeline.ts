@@ -5,6 +5,7 @@
  */
 import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
 import { formatDuration } from "../config/duration.ts";
+import { UpgradeFailedError, type UpgradeReport } from "./report.ts";
 import { counterDelta } from "../net/kernel-counters.ts";
 
 /** A generation as the pipeline sees it. */
@@ -55,44 +56,6 @@ export interface UpgradePorts<G extends PipelineGeneration> {
   progress(step: string, message: string): void;
 }
 
-/** What an upgrade did, for people (`upgrade`'s last lines) and machines (`--json`). */
-export interface UpgradeReport {
-  ok: boolean;
-  from: number;
-  to: number;
-  strategy: string;
-  /** Why this strategy was used (auto's choice, or the flag). */
-  strategyReason?: string;
-  readyVia?: string;
-  /** Milliseconds: spawn → ready. */
-  readyMs?: number;
-  /** Milliseconds: ready → release (the handoff itself). */
-  handoffMs?: number;
-  /** Milliseconds the gate was closed (gate → release). */
-  holdMs?: number;
-  drainMs?: number;
-  retireMs?: number;
-  totalMs: number;
-  queuedAtGate?: number;
-  halfOpenAtGate?: number;
-  /** Connections still queued on the old listeners when the drain gave up (normally absent). */
-  queuedLeft?: number;
-  kernel: Record<string, number>;
-  warnings: string[];
-  error?: string;
-  rolledBack?: boolean;
-}
-
-/** An upgrade that did not happen; the old generation is still serving. */
-export class UpgradeFailedError extends Error {
-  readonly report: UpgradeReport;
-  constructor(report: UpgradeReport) {
-    super(report.error ?? "upgrade failed");
-    this.name = "UpgradeFailedError";
-    this.report = report;
-  }
-}
-
 /** Runs one upgrade from `old` to a new generation. Resolves with the report, or throws {@link UpgradeFailedError}. */
 export async function runUpgrade<G extends PipelineGeneration>(
   ports: UpgradePorts<G>,
@@ -104,12 +67,12 @@ export async function runUpgrade<G extends PipelineGeneration>(
   const start = ports.now();
   const countersBefore = ports.counters();
   const report: UpgradeReport = { ok: false, from: old.number, to: old.number + 1, strategy: strategy.name, totalMs: 0, kernel: {}, warnings: [] };
-  const fail = (error: string, rolledBack: boolean): never => {
+  const fail = (error: string, rolledBack: boolean, step: string, cause?: unknown): never => {
     report.error = error;
     report.rolledBack = rolledBack;
     report.totalMs = ports.now() - start;
     report.kernel = counterDelta(countersBefore, ports.counters());
-    throw new UpgradeFailedError(report);
+    throw new UpgradeFailedError(report, step, cause);
   };
 
   // 1. spawn — generation N+1 next to N; N keeps serving.
@@ -117,7 +80,7 @@ export async function runUpgrade<G extends PipelineGeneration>(
   try {
     next = await ports.spawn(argv);
   } catch (error) {
-    return fail(`generation ${old.number + 1} could not be started: ${(error as Error).message}; generation ${old.number} is still serving`, false);
+    return fail(`generation ${old.number + 1} could not be started: ${(error as Error).message}; generation ${old.number} is still serving`, false, "spawn", error);
   }
   report.to = next.number;
   ports.progress("spawn", `generation ${next.number} started (pid ${next.pid}), waiting until it is ready`);
@@ -127,11 +90,11 @@ export async function runUpgrade<G extends PipelineGeneration>(
     report.readyVia = await ports.waitReady(next);
   } catch (error) {
     await ports.rollback(next, (error as Error).message);
-    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true);
+    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true, "ready", error);
   }
   if (!ports.isAlive(next)) {
     await ports.rollback(next, "exited right after it was ready");
-    return fail(`generation ${next.number} exited right after it was ready; rolled back, generation ${old.number} is still serving`, true);
+    return fail(`generation ${next.number} exited right after it was ready; rolled back, generation ${old.number} is still serving`, true, "ready");
   }
   const readyAt = ports.now();
   report.readyMs = readyAt - start;
@@ -144,7 +107,7 @@ export async function runUpgrade<G extends PipelineGeneration>(
   } catch (error) {
     await releaseQuietly(strategy, context, report);
     await ports.rollback(next, (error as Error).message);
-    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true);
+    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true, "gate", error);
   }
   const gateAt = ports.now();
   ports.progress("gate", `handoff ${strategy.name}: new connections go to generation ${next.number}`);
@@ -162,7 +125,7 @@ export async function runUpgrade<G extends PipelineGeneration>(
     context.steering?.pointAt("old");
     await releaseQuietly(strategy, context, report);
     await ports.rollback(next, "exited during the handoff");
-    return fail(`generation ${next.number} exited during the handoff; rolled back, generation ${old.number} is still serving`, true);
+    return fail(`generation ${next.number} exited during the handoff; rolled back, generation ${old.number} is still serving`, true, "drain");
   }
   // A drain that times out means N is not accepting (hung or overloaded). Rolling back would kill
   // N+1, which has taken every new connection since the gate; going on loses at most what is still

@@ -3,8 +3,9 @@
  * the generation's NOTIFY_SOCKET, one of its processes holding the listener in an epoll set, or a
  * thread blocked in accept() on it. The wait is bounded; an exit before readiness is a failure.
  */
-import type { ReadyMode } from "../cli/parse.ts";
+import type { ReadyMode } from "../config/options.ts";
 import { formatDuration } from "../config/duration.ts";
+import { ReuseRunError } from "../errors/reuse-run-error.ts";
 import { runCommand } from "../sys/run-command.ts";
 import { describeExit, type ExitStatus } from "./generation.ts";
 
@@ -29,10 +30,9 @@ export interface ReadinessTarget {
 }
 
 /** Why a generation did not become ready. */
-export class NotReadyError extends Error {
+export class NotReadyError extends ReuseRunError {
   constructor(generation: number, reason: string) {
-    super(`generation ${generation} did not become ready: ${reason}`);
-    this.name = "NotReadyError";
+    super(`generation ${generation} did not become ready: ${reason}`, { step: "ready" });
   }
 }
 

@@ -6,7 +6,7 @@
 import type { ListenAddress } from "../config/listen-address.ts";
 import type { Listener } from "../net/listener.ts";
 import { listeningSockets, type SocketRow } from "../net/sock-diag.ts";
-import { socketInodesOf } from "../net/proc.ts";
+import { processTree, socketInodesOf } from "../net/proc.ts";
 
 /** What discovery found for one generation. */
 export interface Discovery {
@@ -60,4 +60,40 @@ export function describeMissing(generation: number, discovery: Discovery): strin
   const wanted = discovery.missing.map((a) => a.label).join(", ");
   if (discovery.elsewhere.length) return `generation ${generation} bound ${discovery.elsewhere.join(", ")}, not ${wanted} (check that it listens on PORT/HOST)`;
   return `generation ${generation} has no listening socket on ${wanted} (it must bind PORT/HOST itself with reusePort: true; EADDRINUSE at start means it bound without reusePort)`;
+}
+
+/**
+ * Listening sockets on `addresses` that none of `generations` holds (another process of the same
+ * uid bound the port with SO_REUSEPORT): they take their share of connections and nobody we know
+ * accepts them. Computed afresh each time, so a warning goes away with the socket.
+ */
+export function foreignSockets(generations: readonly { alive: boolean; pid: number; listeners: readonly { inode: number }[] }[], addresses: readonly ListenAddress[]): string[] {
+  let rows: SocketRow[];
+  try { rows = listeningSockets(); } catch { return []; }
+  const ours = new Set(generations.flatMap((g) => g.listeners.map((l) => l.inode)));
+  for (const generation of generations) {
+    if (!generation.alive) continue;
+    for (const pid of processTree(generation.pid)) for (const inode of socketInodesOf(pid).keys()) ours.add(inode);
+  }
+  return rows
+    .filter((r) => !ours.has(r.inode) && addresses.some((a) => rowServes(r, a)))
+    .map((r) => `${rowLabel(r)} (inode ${r.inode}, uid ${r.uid})`);
+}
+
+/** Whether a steering program can point at exactly one socket per address, and why (not). */
+export interface SteeringExactness {
+  ok: boolean;
+  why: string;
+}
+
+/**
+ * Steering by index is exact only with one socket per address per generation and nothing foreign
+ * in the groups: always so in pass mode; in self-bind mode it depends on what the serving
+ * generation bound (`discovery`) and on `foreign` sockets.
+ */
+export function steeringExactness(generation: number, discovery: Discovery, addresses: readonly ListenAddress[], foreign: readonly string[]): SteeringExactness {
+  const perAddress = addresses.map((a) => discovery.listeners.filter((l) => l.address === a).length);
+  if (perAddress.some((n) => n !== 1)) return { ok: false, why: `generation ${generation} has ${perAddress.join("/")} socket(s) per address: steering by index needs exactly one` };
+  if (foreign.length) return { ok: false, why: `foreign socket(s) in the reuseport group: ${foreign.join(", ")}` };
+  return { ok: true, why: "one socket per address per generation" };
 }

@@ -1,6 +1,5 @@
-/** The shape of `reuse-run status --json`, and its human rendering. */
-import type { UpgradeReport } from "./pipeline.ts";
-import { formatDuration } from "../config/duration.ts";
+/** The shape of `reuse-run status --json` (rendered for people by cli/format-status.ts). */
+import type { UpgradeReport } from "./report.ts";
 
 /** One listener of a generation. */
 export interface ListenerStatus {
@@ -44,31 +43,58 @@ export interface StatusSnapshot {
   warnings: string[];
 }
 
-/** Renders a status snapshot as a small table for people. */
-export function formatStatus(status: StatusSnapshot): string {
-  const lines = [
-    `reuse-run "${status.name}" (launcher pid ${status.pid}, ${status.mode} mode) on ${status.listen.join(", ")}`,
-    `  handoff: ${status.handoff.strategy} — ${status.handoff.reason}${status.handoff.stickySteering ? "; sticky steering on" : ""}`,
-    `  serving: ${status.serving !== undefined ? `generation ${status.serving}` : "none (restarting?)"}${status.upgrading ? ", upgrade in progress" : ""}${status.upgradesWaiting ? `, ${status.upgradesWaiting} upgrade(s) waiting` : ""}${status.restarts ? `, ${status.restarts} restart(s)` : ""}`,
-    "",
-    pad(["GEN", "PID", "STATE", "UPTIME", "READY", "LISTENERS (queue/backlog)", "COMMAND"]),
-  ];
-  for (const g of status.generations) {
-    const listeners = g.listeners.map((l) => `${l.address} ${l.listening ? `${l.queue ?? "?"}/${l.backlog}` : "closed"}`).join(", ");
-    lines.push(pad([String(g.number), String(g.pid), g.state, formatDuration(g.uptimeMs), g.readyVia ?? "-", listeners || "-", g.command]));
-  }
-  const last = status.lastUpgrade;
-  if (last) {
-    lines.push("");
-    lines.push(last.ok
-      ? `last upgrade: ${last.from} → ${last.to} ok, handoff ${last.strategy}, ${formatDuration(last.handoffMs ?? 0)} after ready, drained ${last.queuedAtGate ?? 0}`
-      : `last upgrade: ${last.from} → ${last.to} failed: ${last.error}`);
-  }
-  for (const warning of status.warnings) lines.push(`warning: ${warning}`);
-  return lines.join("\n");
+/** Everything {@link buildStatus} reads; the supervisor passes its own state. */
+export interface StatusSources {
+  name: string;
+  pid: number;
+  control: string;
+  mode: StatusSnapshot["mode"];
+  listen: string[];
+  handoff: StatusSnapshot["handoff"];
+  startedAt: number;
+  now: number;
+  generations: readonly {
+    number: number; pid: number; state: string; startedAt: number; readyVia?: string; command: string;
+    listeners: readonly { address: { label: string }; inode: number; backlog: number }[];
+  }[];
+  serving?: { number: number; state: string };
+  upgrading: boolean;
+  upgradesWaiting: number;
+  restarts: number;
+  lastUpgrade?: UpgradeReport;
+  warnings: string[];
+  /** Kernel queue figures per listening inode; a listener missing here is closed. */
+  figures: Map<number, { queued: number; backlog: number }>;
 }
 
-const WIDTHS = [4, 8, 9, 9, 26, 34];
-function pad(cells: string[]): string {
-  return cells.map((c, i) => (i < WIDTHS.length ? c.padEnd(WIDTHS[i]!) : c)).join(" ").trimEnd();
+/** The snapshot `status` returns, from the supervisor's state and the kernel's figures. */
+export function buildStatus(s: StatusSources): StatusSnapshot {
+  return {
+    name: s.name,
+    pid: s.pid,
+    control: s.control,
+    mode: s.mode,
+    listen: s.listen,
+    handoff: s.handoff,
+    startedAt: new Date(s.startedAt).toISOString(),
+    serving: s.serving?.state === "serving" ? s.serving.number : undefined,
+    upgrading: s.upgrading,
+    upgradesWaiting: s.upgradesWaiting,
+    restarts: s.restarts,
+    generations: s.generations.map((g) => ({
+      number: g.number,
+      pid: g.pid,
+      state: g.state,
+      startedAt: new Date(g.startedAt).toISOString(),
+      uptimeMs: s.now - g.startedAt,
+      readyVia: g.readyVia,
+      command: g.command,
+      listeners: g.listeners.map((l) => {
+        const figures = s.figures.get(l.inode);
+        return { address: l.address.label, inode: l.inode, listening: figures !== undefined, queue: figures?.queued, backlog: figures?.backlog ?? l.backlog };
+      }),
+    })),
+    lastUpgrade: s.lastUpgrade,
+    warnings: s.warnings,
+  };
 }

@@ -7,9 +7,10 @@ import { ReuseportGroup, attachSteering, detachSteering } from "../net/reuseport
 import { withDuplicate } from "../net/duplicate.ts";
 import type { GroupMember } from "../handoff/strategy.ts";
 import type { Listener } from "../net/listener.ts";
+import type { Steering } from "./env.ts";
 
 /** The launcher's model of each reuseport group (one per `--listen` address) and its program. */
-export class StickySteering {
+export class StickySteering implements Steering {
   private readonly groups = new Map<string, ReuseportGroup>();
   /** Open fds the launcher holds in each group, to attach through. */
   private readonly handles = new Map<string, Map<number, number>>();

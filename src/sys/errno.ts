@@ -1,3 +1,5 @@
+import { ReuseRunError } from "../errors/reuse-run-error.ts";
+
 /** Linux errno names, for errors a person can read ("bind 0.0.0.0:8080: EADDRINUSE"). */
 const NAMES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN",
@@ -20,12 +22,11 @@ export function errnoName(errno: number): string {
 }
 
 /** A failed libc call: carries the errno and says which operation on what failed. */
-export class SysError extends Error {
+export class SysError extends ReuseRunError {
   readonly errno: number;
   readonly code: string;
   constructor(operation: string, errno: number) {
     super(`${operation}: ${errnoName(errno)}`);
-    this.name = "SysError";
     this.errno = errno;
     this.code = errnoName(errno);
   }

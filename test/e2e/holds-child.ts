@@ -3,12 +3,12 @@
  * "held", then waits to be SIGKILLed — a launcher dying mid-hold, leaving only its fail-safe.
  * Usage: holds-child.ts <nft|iptables|tc> <tag> <port> <holdTimeoutMs>
  */
-import { holdStrategies } from "../../src/handoff/hold/common.ts";
+import { createHoldStrategy, type HoldStrategyName } from "../../src/handoff/registry.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 
-const [name, tag, port, holdTimeoutMs] = process.argv.slice(2) as [keyof typeof holdStrategies, string, string, string];
+const [name, tag, port, holdTimeoutMs] = process.argv.slice(2) as [HoldStrategyName, string, string, string];
 const address = parseListenAddress(`:${port}`);
-await holdStrategies[name].gate({
+await createHoldStrategy(name).gate({
   tag,
   addresses: [address],
   oldGeneration: 1,

@@ -11,7 +11,7 @@ import net from "node:net";
 import { spawn } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { holdStrategies } from "../../src/handoff/hold/common.ts";
+import { createHoldStrategy, type HoldStrategyName } from "../../src/handoff/registry.ts";
 import { nftTableName } from "../../src/handoff/hold/nft.ts";
 import { iptablesComment } from "../../src/handoff/hold/iptables.ts";
 import { ifbName, tcPrefs } from "../../src/handoff/hold/tc.ts";
@@ -19,7 +19,7 @@ import type { HandoffContext } from "../../src/handoff/strategy.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 import { runCommand } from "../../src/sys/run-command.ts";
 
-type HoldName = keyof typeof holdStrategies;
+type HoldName = HoldStrategyName;
 const NAMES: HoldName[] = ["nft", "iptables", "tc"];
 /** Ports 2171x (nft), 2172x (iptables), 2173x (tc): +0 hold, +1 dead-man, +2 sweep. */
 const BASE_PORT: Record<HoldName, number> = { nft: 21710, iptables: 21720, tc: 21730 };
@@ -182,7 +182,7 @@ async function holdingChild(name: HoldName, tag: string, port: number, holdTimeo
 }
 
 for (const name of NAMES) {
-  const strategy = holdStrategies[name];
+  const strategy = createHoldStrategy(name);
   describe(`${name} hold (e2e)`, () => {
     test("is available as root", OPTIONS, async () => {
       const availability = await strategy.available();

@@ -11,10 +11,12 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseListenAddress, AddressError } from "../../src/config/listen-address.ts";
-import { parseDuration, formatDuration, DurationError } from "../../src/config/duration.ts";
-import { splitCommand, resolveExecutable, CommandError } from "../../src/config/command-words.ts";
-import { parseCommandLine, UsageError, type RunOptions } from "../../src/cli/parse.ts";
+import { parseListenAddress } from "../../src/config/listen-address.ts";
+import { parseDuration, formatDuration } from "../../src/config/duration.ts";
+import { splitCommand, resolveExecutable } from "../../src/config/command-words.ts";
+import { parseCommandLine } from "../../src/cli/parse.ts";
+import type { RunOptions } from "../../src/config/options.ts";
+import { UsageError } from "../../src/errors/reuse-run-error.ts";
 
 const EXPECTED_FORMS = /expected PORT, :PORT, IPv4:PORT or \[IPv6\]:PORT/;
 
@@ -76,7 +78,7 @@ test("parseListenAddress: bad forms are rejected with what was expected", () => 
   ];
   for (const [input, message] of cases) {
     assert.throws(() => parseListenAddress(input), (error: unknown) => {
-      assert.ok(error instanceof AddressError, `${input}: expected an AddressError, got ${error}`);
+      assert.ok(error instanceof UsageError, `${input}: expected a UsageError, got ${error}`);
       assert.match(error.message, new RegExp(`^--listen "${input.replace(/[[\]().*+?^$|\\]/g, "\\$&")}": `), `${input}: the message names the value`);
       assert.match(error.message, message, `${input}: ${error.message}`);
       assert.match(error.message, /expected/, `${input}: the message says what was expected`);
@@ -106,7 +108,7 @@ test("parseDuration: units ms, s, m, h and fractions", () => {
 test("parseDuration: a bare number, a spelled-out unit and a negative value are errors naming the flag", () => {
   for (const value of ["30", "5 sec", "-1s", "", "s", "1.s", "1d", "1e3ms", "Infinitys"]) {
     assert.throws(() => parseDuration(value, "--drain-timeout"), (error: unknown) => {
-      assert.ok(error instanceof DurationError, `${JSON.stringify(value)}: ${error}`);
+      assert.ok(error instanceof UsageError, `${JSON.stringify(value)}: ${error}`);
       assert.equal(error.message, `--drain-timeout "${value}": expected a duration like 500ms, 30s, 2m or 1h`);
       return true;
     });
@@ -149,7 +151,7 @@ test("splitCommand: words, quotes and escapes like a POSIX shell, nothing expand
 
 test("splitCommand: an unterminated quote is an error that names the quote and the text", () => {
   assert.throws(() => splitCommand(`node 'server.js`), (error: unknown) => {
-    assert.ok(error instanceof CommandError);
+    assert.ok(error instanceof UsageError);
     assert.equal(error.message, `--cmd: unterminated single quote in "node 'server.js"`);
     return true;
   });
@@ -182,7 +184,7 @@ test("resolveExecutable: finds a program in PATH and an absolute or relative pat
 test("resolveExecutable: a program not in PATH", () => {
   withTempDir((dir) => {
     assert.throws(() => resolveExecutable("nonexistent-xyz", { PATH: dir }), (error: unknown) => {
-      assert.ok(error instanceof CommandError);
+      assert.ok(error instanceof UsageError);
       assert.equal(error.message, `command "nonexistent-xyz": not found in PATH`);
       return true;
     });
@@ -196,7 +198,7 @@ test("resolveExecutable: a file without execute permission", () => {
     writeFileSync(file, "console.log(1)\n");
     chmodSync(file, 0o644); // root, too, needs an x bit to exec a regular file
     assert.throws(() => resolveExecutable(file), (error: unknown) => {
-      assert.ok(error instanceof CommandError);
+      assert.ok(error instanceof UsageError);
       assert.equal(error.message, `command "${file}": ${file} is not an executable file (check chmod +x)`);
       return true;
     });
@@ -316,6 +318,7 @@ test("parseCommandLine: upgrade, status and stop with --name, --control and --js
   assert.equal(stop.name, "web");
   assert.equal(stop.json, false);
   const stopByPath = await parseCommandLine(["stop", "--control", "/tmp/x.sock", "--json"]);
+  assert.equal(stopByPath.command, "stop");
   assert.equal(stopByPath.control, "/tmp/x.sock");
   assert.equal(stopByPath.json, true);
 

@@ -1,7 +1,8 @@
 /** Names, scripts and argv of the SYN holds: what nft, iptables and tc are asked to do. */
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { familiesOf, findTool, portsOf, sanitizeTag, tagHash } from "../../src/handoff/hold/common.ts";
+import { familiesOf, portsOf, sanitizeTag, tagHash } from "../../src/handoff/hold/common.ts";
+import { findTool } from "../../src/sys/tools.ts";
 import { nftGateScript, nftReleaseScript, nftTableName, nftTableScript } from "../../src/handoff/hold/nft.ts";
 import { iptablesComment, iptablesRuleArgs, rulesFor, splitRuleLine, taggedRuleDeletions } from "../../src/handoff/hold/iptables.ts";
 import { deadmanKickArgv, ifbName, KICK_PORT, tbfArgs, tcFilterArgs, tcPrefs } from "../../src/handoff/hold/tc.ts";

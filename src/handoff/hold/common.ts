@@ -1,78 +1,15 @@
 /**
- * The SYN-hold strategies (nft, iptables, tc, hook) and what they share: privilege and tool
- * detection for `available()`, and the names every rule, table and device carries so a sweep
- * finds only this launcher's leftovers.
+ * What the SYN-hold strategies (nft, iptables, tc, and the hook) share: the requirement check for
+ * `available()`, the names every rule, table and device carries so a sweep finds only this
+ * launcher's leftovers, and the ports and families a hold covers.
  */
-import { accessSync, constants, readFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
-import type { Availability, HandoffStrategy } from "../strategy.ts";
+import type { Availability } from "../strategy.ts";
 import type { ListenAddress } from "../../config/listen-address.ts";
-import { nftStrategy } from "./nft.ts";
-import { iptablesStrategy } from "./iptables.ts";
-import { tcStrategy } from "./tc.ts";
-
-export { hookStrategy } from "../hook.ts";
-
-/**
- * The root-only hold strategies by name. Getters, because nft.ts, iptables.ts and tc.ts import
- * this module's helpers: whichever side of that import cycle loads first, the map only reads the
- * strategies when it is used, never while the modules are still being evaluated.
- */
-export const holdStrategies: Readonly<Record<"nft" | "iptables" | "tc", HandoffStrategy>> = {
-  get nft() { return nftStrategy; },
-  get iptables() { return iptablesStrategy; },
-  get tc() { return tcStrategy; },
-};
-
-/** Bit 12 of the capability sets: what nft, iptables and tc need to change this network namespace. */
-const CAP_NET_ADMIN = 12n;
-
-/** True when the effective uid is 0. */
-export function isRoot(): boolean {
-  return typeof process.geteuid === "function" ? process.geteuid() === 0 : process.getuid?.() === 0;
-}
-
-/**
- * True when this process may change firewall rules and qdiscs: CAP_NET_ADMIN in its effective set
- * (root normally has it; a root in a container without it does not; a non-root with it does).
- */
-export function hasNetAdmin(): boolean {
-  try {
-    const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-    if (match) return ((BigInt(`0x${match[1]}`) >> CAP_NET_ADMIN) & 1n) === 1n;
-  } catch {
-    // No /proc: fall back to the uid.
-  }
-  return isRoot();
-}
+import { hasNetAdmin } from "../../sys/privilege.ts";
+import { findTool } from "../../sys/tools.ts";
 
 /** The reason string every root-only strategy gives when the launcher lacks the privilege. */
 export const NEEDS_ROOT = "needs root (CAP_NET_ADMIN)";
-
-/**
- * The absolute path of an executable named `name`, searched in PATH and then in the sbin
- * directories (root's tools live there, and a service's PATH often omits them); undefined if none.
- * A name containing "/" is checked as given.
- */
-export function findTool(name: string, path = process.env.PATH ?? ""): string | undefined {
-  if (name.includes("/")) return isExecutable(name) ? name : undefined;
-  const dirs = [...path.split(delimiter).filter(Boolean), "/usr/local/sbin", "/usr/sbin", "/sbin"];
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** True when `file` exists and this process may execute it. */
-export function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** `available()` for a root-only strategy that needs `tools`: privilege first, then each tool. */
 export function requireRootAndTools(tools: readonly string[]): Availability {

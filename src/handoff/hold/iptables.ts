@@ -7,7 +7,9 @@
  * launcher cannot. Rules match the port on every address of the host.
  */
 import { HandoffError, type HandoffContext, type HandoffStrategy } from "../strategy.ts";
-import { familiesOf, findTool, hasNetAdmin, NEEDS_ROOT, sanitizeTag, type IpFamily } from "./common.ts";
+import { familiesOf, NEEDS_ROOT, sanitizeTag, type IpFamily } from "./common.ts";
+import { hasNetAdmin } from "../../sys/privilege.ts";
+import { findTool } from "../../sys/tools.ts";
 import { armDeadman, type Deadman } from "./deadman.ts";
 import { runCommand } from "../../sys/run-command.ts";
 import type { ListenAddress } from "../../config/listen-address.ts";
@@ -79,9 +81,6 @@ export function taggedRuleDeletions(listing: string, tag: string): string[][] {
   return deletions;
 }
 
-/** Tools chosen (and warmed up) for this process, once. */
-let chosenTools: Promise<Record<IpFamily, string>> | undefined;
-
 /**
  * Picks, per family, the first candidate that lists INPUT successfully. The listing is also the
  * warm-up: it loads the table (and its kernel module) before the first hold needs it.
@@ -102,22 +101,11 @@ async function chooseTools(): Promise<Record<IpFamily, string>> {
   return { 4: v4, 6: v6 };
 }
 
-function tools(): Promise<Record<IpFamily, string>> {
-  chosenTools ??= chooseTools().catch((error) => {
-    chosenTools = undefined; // a later attempt may succeed (a module loaded, PATH fixed)
-    throw error;
-  });
-  return chosenTools;
-}
-
 /** A hold in progress: its rules and its dead-man. */
 interface Hold {
   readonly rules: IptablesRule[];
   readonly deadman: Deadman;
 }
-
-/** Holds in progress in this process, by tag. */
-const holds = new Map<string, Hold>();
 
 /** `iptables: Bad rule (does a matching rule exist in that chain?)`: already deleted. */
 function isMissingRule(stderr: string): boolean {
@@ -135,74 +123,90 @@ async function deleteRules(rules: readonly IptablesRule[], tag: string): Promise
   return failures;
 }
 
-/** Prepares the tools now (warm-up), so the first hold does not pay for it. */
-export async function prepare(): Promise<void> {
-  await tools();
-}
+/**
+ * Drops SYNs to the listening ports with tagged iptables/ip6tables rules. Each strategy keeps its
+ * own choice of tools and its holds in progress.
+ */
+export function createIptablesStrategy(): HandoffStrategy {
+  /** Tools chosen (and warmed up) once per strategy. */
+  let chosenTools: Promise<Record<IpFamily, string>> | undefined;
 
-/** Drops SYNs to the listening ports with tagged iptables/ip6tables rules. */
-export const iptablesStrategy: HandoffStrategy = {
-  name: "iptables",
+  /** Holds in progress, by tag. */
+  const holds = new Map<string, Hold>();
 
-  async available() {
-    if (!hasNetAdmin()) return { ok: false, reason: NEEDS_ROOT };
-    try {
-      const chosen = await tools();
-      return { ok: true, note: `${chosen[4]}, ${chosen[6]}` };
-    } catch (error) {
-      return { ok: false, reason: (error as Error).message };
-    }
-  },
+  const tools = (): Promise<Record<IpFamily, string>> => {
+    // A failed choice is forgotten: a later attempt may succeed (a module loaded, PATH fixed).
+    chosenTools ??= chooseTools().catch((error) => {
+      chosenTools = undefined;
+      throw error;
+    });
+    return chosenTools;
+  };
 
-  async sweep(tag) {
-    holds.get(tag)?.deadman.disarm();
-    holds.delete(tag);
-    const removed: string[] = [];
-    const names = [...IPTABLES_CANDIDATES[4], ...IPTABLES_CANDIDATES[6]];
-    for (const name of names) {
-      const path = findTool(name);
-      if (!path) continue;
-      const list = await runCommand([path, "-w", "-S", "INPUT"], { timeoutMs: IPTABLES_TIMEOUT_MS });
-      if (list.code !== 0) continue; // this back end is not usable here, so it holds nothing of ours
-      for (const args of taggedRuleDeletions(list.stdout, tag)) {
-        const result = await runCommand([path, ...args], { timeoutMs: IPTABLES_TIMEOUT_MS });
-        if (result.code !== 0 && !isMissingRule(result.stderr)) {
-          throw new HandoffError("iptables", "sweep", `${name} ${args.join(" ")}: ${result.stderr.trim() || `exit ${result.code}`}`);
+  const strategy: HandoffStrategy = {
+    name: "iptables",
+
+    async available() {
+      if (!hasNetAdmin()) return { ok: false, reason: NEEDS_ROOT };
+      try {
+        const chosen = await tools();
+        return { ok: true, note: `${chosen[4]}, ${chosen[6]}` };
+      } catch (error) {
+        return { ok: false, reason: (error as Error).message };
+      }
+    },
+
+    async sweep(tag) {
+      holds.get(tag)?.deadman.disarm();
+      holds.delete(tag);
+      const removed: string[] = [];
+      const names = [...IPTABLES_CANDIDATES[4], ...IPTABLES_CANDIDATES[6]];
+      for (const name of names) {
+        const path = findTool(name);
+        if (!path) continue;
+        const list = await runCommand([path, "-w", "-S", "INPUT"], { timeoutMs: IPTABLES_TIMEOUT_MS });
+        if (list.code !== 0) continue; // this back end is not usable here, so it holds nothing of ours
+        for (const args of taggedRuleDeletions(list.stdout, tag)) {
+          const result = await runCommand([path, ...args], { timeoutMs: IPTABLES_TIMEOUT_MS });
+          if (result.code !== 0 && !isMissingRule(result.stderr)) {
+            throw new HandoffError("iptables", "sweep", `${name} ${args.join(" ")}: ${result.stderr.trim() || `exit ${result.code}`}`);
+          }
+          removed.push(`${name} ${args.slice(2).join(" ")}`);
         }
-        removed.push(`${name} ${args.slice(2).join(" ")}`);
       }
-    }
-    return removed;
-  },
+      return removed;
+    },
 
-  async gate(context: HandoffContext) {
-    if (holds.has(context.tag)) await iptablesStrategy.release(context);
-    const rules = rulesFor(context.addresses, await tools());
-    if (rules.length === 0) return;
-    // Armed before the first rule exists: if the launcher dies between two inserts, the dead-man
-    // still deletes what was inserted (deleting a rule that never got inserted is harmless).
-    const deadman = armDeadman(rules.map((r) => [r.tool, ...iptablesRuleArgs("-D", r.port, context.tag)]), context.holdTimeoutMs);
-    const inserted: IptablesRule[] = [];
-    for (const rule of rules) {
-      const result = await runCommand([rule.tool, ...iptablesRuleArgs("-I", rule.port, context.tag)], { timeoutMs: IPTABLES_TIMEOUT_MS });
-      if (result.code !== 0) {
-        await deleteRules(inserted, context.tag);
-        deadman.disarm();
-        throw new HandoffError("iptables", `hold port ${rule.port} (${rule.tool})`, result.timedOut ? "timed out" : result.stderr.trim() || `exit ${result.code}`);
+    async gate(context: HandoffContext) {
+      if (holds.has(context.tag)) await strategy.release(context);
+      const rules = rulesFor(context.addresses, await tools());
+      if (rules.length === 0) return;
+      // Armed before the first rule exists: if the launcher dies between two inserts, the dead-man
+      // still deletes what was inserted (deleting a rule that never got inserted is harmless).
+      const deadman = armDeadman(rules.map((r) => [r.tool, ...iptablesRuleArgs("-D", r.port, context.tag)]), context.holdTimeoutMs);
+      const inserted: IptablesRule[] = [];
+      for (const rule of rules) {
+        const result = await runCommand([rule.tool, ...iptablesRuleArgs("-I", rule.port, context.tag)], { timeoutMs: IPTABLES_TIMEOUT_MS });
+        if (result.code !== 0) {
+          await deleteRules(inserted, context.tag);
+          deadman.disarm();
+          throw new HandoffError("iptables", `hold port ${rule.port} (${rule.tool})`, result.timedOut ? "timed out" : result.stderr.trim() || `exit ${result.code}`);
+        }
+        inserted.push(rule);
       }
-      inserted.push(rule);
-    }
-    holds.set(context.tag, { rules, deadman });
-    context.log(`iptables: holding SYNs to port ${[...new Set(rules.map((r) => r.port))].join(", ")} (dead-man releases after ${context.holdTimeoutMs} ms)`);
-  },
+      holds.set(context.tag, { rules, deadman });
+      context.log(`iptables: holding SYNs to port ${[...new Set(rules.map((r) => r.port))].join(", ")} (dead-man releases after ${context.holdTimeoutMs} ms)`);
+    },
 
-  async release(context: HandoffContext) {
-    const hold = holds.get(context.tag);
-    const rules = hold?.rules ?? rulesFor(context.addresses, await tools());
-    // Rules first, dead-man last: dying in between must leave the fail-safe armed.
-    const failures = await deleteRules(rules, context.tag);
-    if (failures.length > 0) throw new HandoffError("iptables", "release", failures.join("; "));
-    hold?.deadman.disarm();
-    holds.delete(context.tag);
-  },
-};
+    async release(context: HandoffContext) {
+      const hold = holds.get(context.tag);
+      const rules = hold?.rules ?? rulesFor(context.addresses, await tools());
+      // Rules first, dead-man last: dying in between must leave the fail-safe armed.
+      const failures = await deleteRules(rules, context.tag);
+      if (failures.length > 0) throw new HandoffError("iptables", "release", failures.join("; "));
+      hold?.deadman.disarm();
+      holds.delete(context.tag);
+    },
+  };
+  return strategy;
+}

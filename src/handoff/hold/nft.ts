@@ -10,7 +10,8 @@
  * this strategy's dead-man. Rules match the port on every address of the host.
  */
 import { HandoffError, type HandoffContext, type HandoffStrategy } from "../strategy.ts";
-import { findTool, portsOf, requireRootAndTools, sanitizeTag } from "./common.ts";
+import { portsOf, requireRootAndTools, sanitizeTag } from "./common.ts";
+import { findTool } from "../../sys/tools.ts";
 import { runCommand } from "../../sys/run-command.ts";
 
 /** Upper bound for one nft invocation; a stuck nft must not stall an upgrade. */
@@ -58,11 +59,6 @@ export function nftReleaseScript(tag: string, ports: readonly number[]): string 
   return `delete element inet ${nftTableName(tag)} ports { ${ports.join(", ")} }\n`;
 }
 
-/** Tags whose table this process has created (the first gate does it once, lazily). */
-const prepared = new Set<string>();
-/** Ports per tag that a gate added and no release has deleted yet. */
-const unreleased = new Map<string, Set<number>>();
-
 function nftPath(): string {
   const path = findTool("nft");
   if (!path) throw new HandoffError("nft", "prepare", "nft not found in PATH");
@@ -84,80 +80,88 @@ function isMissing(error: unknown): boolean {
 }
 
 /**
- * Creates (or re-creates, empty) this launcher's table. Called by the first gate; calling it at
- * start-up takes the ~5 ms of table creation out of the first hold.
+ * Drops SYNs to the listening ports via an nftables set with per-element timeouts. Each strategy
+ * keeps its own record of the tables it made and the holds it has not released.
  */
-export async function prepare(tag: string): Promise<void> {
-  await nftScript(nftTableScript(tag), "prepare table");
-  prepared.add(tag);
-  unreleased.delete(tag);
-}
+export function createNftStrategy(): HandoffStrategy {
+  /** Tags whose table this process has created (the first gate does it once, lazily). */
+  const prepared = new Set<string>();
+  /** Ports per tag that a gate added and no release has deleted yet. */
+  const unreleased = new Map<string, Set<number>>();
 
-/** Drops SYNs to the listening ports via an nftables set with per-element timeouts. */
-export const nftStrategy: HandoffStrategy = {
-  name: "nft",
-
-  async available() {
-    return requireRootAndTools(["nft"]);
-  },
-
-  async sweep(tag) {
-    const table = nftTableName(tag);
-    prepared.delete(tag);
+  /** Creates (or re-creates, empty) this launcher's table; the first gate does it once. */
+  async function prepare(tag: string): Promise<void> {
+    await nftScript(nftTableScript(tag), "prepare table");
+    prepared.add(tag);
     unreleased.delete(tag);
-    const list = await runCommand([nftPath(), "list", "tables", "inet"], { timeoutMs: NFT_TIMEOUT_MS });
-    if (list.code !== 0 || !new RegExp(`^table inet ${table}$`, "m").test(list.stdout)) return [];
-    try {
-      await nftScript(`delete table inet ${table}\n`, "sweep");
-    } catch (error) {
-      if (!isMissing(error)) throw error;
-      return [];
-    }
-    return [`nft table inet ${table}`];
-  },
+  }
 
-  async gate(context: HandoffContext) {
-    const ports = portsOf(context.addresses);
-    if (ports.length === 0) return;
-    if (!prepared.has(context.tag)) await prepare(context.tag);
-    const pending = unreleased.get(context.tag) ?? new Set<number>();
-    const refresh = ports.some((port) => pending.has(port));
-    const step = `hold port ${ports.join(",")}`;
-    try {
-      await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs, refresh), step);
-    } catch (error) {
-      // The table may have been removed behind our back (a sweep, `nft flush ruleset`): once more from scratch.
-      if (!isMissing(error)) throw error;
-      await prepare(context.tag);
-      await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs), step);
-    }
-    ports.forEach((port) => pending.add(port));
-    unreleased.set(context.tag, pending);
-    context.log(`nft: holding SYNs to port ${ports.join(", ")} (kernel ends the hold after ${context.holdTimeoutMs} ms)`);
-  },
+  const strategy: HandoffStrategy = {
+    name: "nft",
 
-  async release(context: HandoffContext) {
-    const ports = portsOf(context.addresses);
-    if (ports.length === 0) return;
-    const released = () => ports.forEach((port) => unreleased.get(context.tag)?.delete(port));
-    try {
-      await nftScript(nftReleaseScript(context.tag, ports), `release port ${ports.join(",")}`);
-      released();
-      return;
-    } catch (error) {
-      if (!isMissing(error)) throw error;
-    }
-    // One element had already expired, so the transaction deleted nothing: port by port.
-    const expired: number[] = [];
-    for (const port of ports) {
+    async available() {
+      return requireRootAndTools(["nft"]);
+    },
+
+    async sweep(tag) {
+      const table = nftTableName(tag);
+      prepared.delete(tag);
+      unreleased.delete(tag);
+      const list = await runCommand([nftPath(), "list", "tables", "inet"], { timeoutMs: NFT_TIMEOUT_MS });
+      if (list.code !== 0 || !new RegExp(`^table inet ${table}$`, "m").test(list.stdout)) return [];
       try {
-        await nftScript(nftReleaseScript(context.tag, [port]), `release port ${port}`);
+        await nftScript(`delete table inet ${table}\n`, "sweep");
       } catch (error) {
         if (!isMissing(error)) throw error;
-        expired.push(port);
+        return [];
       }
-    }
-    released();
-    if (expired.length) context.log(`nft: hold on port ${expired.join(", ")} had already ended (timeout after ${context.holdTimeoutMs} ms)`);
-  },
-};
+      return [`nft table inet ${table}`];
+    },
+
+    async gate(context: HandoffContext) {
+      const ports = portsOf(context.addresses);
+      if (ports.length === 0) return;
+      if (!prepared.has(context.tag)) await prepare(context.tag);
+      const pending = unreleased.get(context.tag) ?? new Set<number>();
+      const refresh = ports.some((port) => pending.has(port));
+      const step = `hold port ${ports.join(",")}`;
+      try {
+        await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs, refresh), step);
+      } catch (error) {
+        // The table may have been removed behind our back (a sweep, `nft flush ruleset`): once more from scratch.
+        if (!isMissing(error)) throw error;
+        await prepare(context.tag);
+        await nftScript(nftGateScript(context.tag, ports, context.holdTimeoutMs), step);
+      }
+      ports.forEach((port) => pending.add(port));
+      unreleased.set(context.tag, pending);
+      context.log(`nft: holding SYNs to port ${ports.join(", ")} (kernel ends the hold after ${context.holdTimeoutMs} ms)`);
+    },
+
+    async release(context: HandoffContext) {
+      const ports = portsOf(context.addresses);
+      if (ports.length === 0) return;
+      const released = () => ports.forEach((port) => unreleased.get(context.tag)?.delete(port));
+      try {
+        await nftScript(nftReleaseScript(context.tag, ports), `release port ${ports.join(",")}`);
+        released();
+        return;
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+      }
+      // One element had already expired, so the transaction deleted nothing: port by port.
+      const expired: number[] = [];
+      for (const port of ports) {
+        try {
+          await nftScript(nftReleaseScript(context.tag, [port]), `release port ${port}`);
+        } catch (error) {
+          if (!isMissing(error)) throw error;
+          expired.push(port);
+        }
+      }
+      released();
+      if (expired.length) context.log(`nft: hold on port ${expired.join(", ")} had already ended (timeout after ${context.holdTimeoutMs} ms)`);
+    },
+  };
+  return strategy;
+}

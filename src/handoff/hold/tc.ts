@@ -15,7 +15,9 @@
  * same filters on that interface's ingress; not done yet. Filters match the port on every address.
  */
 import { HandoffError, type HandoffContext, type HandoffStrategy } from "../strategy.ts";
-import { familiesOf, findTool, hasNetAdmin, NEEDS_ROOT, tagHash, type IpFamily } from "./common.ts";
+import { familiesOf, NEEDS_ROOT, tagHash, type IpFamily } from "./common.ts";
+import { hasNetAdmin } from "../../sys/privilege.ts";
+import { findTool } from "../../sys/tools.ts";
 import { armDeadman, deadmanShell, type Deadman } from "./deadman.ts";
 import { runCommand, type CommandResult } from "../../sys/run-command.ts";
 import { C, close, connectRaw, Errno, socket } from "../../sys/libc.ts";
@@ -129,15 +131,12 @@ interface Setup {
   deadman?: Deadman;
 }
 
-const setups = new Map<string, Setup>();
-
 /**
  * Sets up the ifb, its tbf, lo's ingress qdisc and the filters for `targets` (plus the kick port).
- * The first call for a tag in this process starts clean: it replaces filters of an earlier run
- * (same prefs) and reuses its ifb. Later calls only add filters for new ports. Calling it at
- * start-up takes the ~30 ms of setup out of the first hold.
+ * The first call for a tag starts clean: it replaces filters of an earlier run (same prefs) and
+ * reuses its ifb. Later calls only add filters for new ports.
  */
-export async function prepare(tag: string, targets: readonly { family: IpFamily; port: number }[]): Promise<void> {
+async function prepare(setups: Map<string, Setup>, tag: string, targets: readonly { family: IpFamily; port: number }[]): Promise<void> {
   const prefs = tcPrefs(tag);
   let setup = setups.get(tag);
   if (!setup) {
@@ -165,9 +164,7 @@ function targetsOf(context: HandoffContext): { family: IpFamily; port: number }[
   return context.addresses.flatMap((a) => familiesOf(a).map((family) => ({ family, port: a.port })));
 }
 
-/** Whether ifb, tbf, ingress, u32 and mirred work here: probed once on a scratch ifb (never on lo). */
-let probe: Promise<string | undefined> | undefined;
-
+/** Whether ifb, tbf, ingress, u32 and mirred work here, tried on a scratch ifb (never on lo). */
 async function probeSupport(): Promise<string | undefined> {
   const name = `rrprobe${(process.pid % 0xffffff).toString(16)}`;
   const added = await run("ip", ["link", "add", name, "type", "ifb"]);
@@ -188,75 +185,85 @@ async function probeSupport(): Promise<string | undefined> {
   }
 }
 
-/** Queues SYNs in an ifb+tbf during the hold and lets them through at release. */
-export const tcStrategy: HandoffStrategy = {
-  name: "tc",
+/**
+ * Queues SYNs in an ifb+tbf during the hold and lets them through at release. Each strategy keeps
+ * its own set-up per tag and probes support once.
+ */
+export function createTcStrategy(): HandoffStrategy {
+  const setups = new Map<string, Setup>();
+  /** Support probed once, on first use. */
+  let probe: Promise<string | undefined> | undefined;
 
-  async available() {
-    if (!hasNetAdmin()) return { ok: false, reason: NEEDS_ROOT };
-    for (const name of ["tc", "ip"] as const) if (!findTool(name)) return { ok: false, reason: `${name} not found in PATH` };
-    probe ??= probeSupport();
-    const problem = await probe;
-    if (problem) return { ok: false, reason: problem };
-    return { ok: true, note: `holds only clients that arrive on ${TC_DEVICE}` };
-  },
+  const strategy: HandoffStrategy = {
+    name: "tc",
 
-  async sweep(tag) {
-    const setup = setups.get(tag);
-    setup?.deadman?.disarm();
-    setups.delete(tag);
-    const removed: string[] = [];
-    const prefs = tcPrefs(tag);
-    // Filters before the device: a mirred action whose device is gone drops every SYN it matches.
-    for (const pref of [prefs[4], prefs[6]]) {
-      const result = await run("tc", ["filter", "del", "dev", TC_DEVICE, "parent", "ffff:", "pref", String(pref)]);
-      if (result.code === 0) removed.push(`tc filters pref ${pref} on ${TC_DEVICE} ingress`);
-    }
-    const ifb = ifbName(tag);
-    const deleted = await run("ip", ["link", "del", ifb]);
-    if (deleted.code === 0) removed.push(`ifb device ${ifb}`);
-    else if (!/Cannot find device|does not exist/.test(deleted.stderr)) throw new HandoffError("tc", "sweep", `ip link del ${ifb}: ${why(deleted)}`);
-    // An ingress qdisc without filters does nothing; remove it unless someone else still uses it.
-    const filters = await run("tc", ["filter", "show", "dev", TC_DEVICE, "ingress"]);
-    if (filters.code === 0 && filters.stdout.trim() === "") {
-      const qdisc = await run("tc", ["qdisc", "del", "dev", TC_DEVICE, "ingress"]);
-      if (qdisc.code === 0) removed.push(`ingress qdisc on ${TC_DEVICE}`);
-    }
-    return removed;
-  },
+    async available() {
+      if (!hasNetAdmin()) return { ok: false, reason: NEEDS_ROOT };
+      for (const name of ["tc", "ip"] as const) if (!findTool(name)) return { ok: false, reason: `${name} not found in PATH` };
+      probe ??= probeSupport();
+      const problem = await probe;
+      if (problem) return { ok: false, reason: problem };
+      return { ok: true, note: `holds only clients that arrive on ${TC_DEVICE}` };
+    },
 
-  async gate(context: HandoffContext) {
-    const targets = targetsOf(context);
-    if (targets.length === 0) return;
-    await prepare(context.tag, targets);
-    const setup = setups.get(context.tag)!;
-    setup.deadman?.disarm();
-    const kickArgv = deadmanKickArgv();
-    // Armed before the hold: the launcher may die the moment the rate changes.
-    const reopen = [tool("tc"), ...tbfArgs("change", setup.ifb, false)];
-    setup.deadman = armDeadman(kickArgv ? [reopen, kickArgv] : [reopen], context.holdTimeoutMs);
-    try {
-      await must("tc", tbfArgs("change", setup.ifb, true), `hold (${setup.ifb})`);
-    } catch (error) {
-      setup.deadman.disarm();
-      setup.deadman = undefined;
-      throw error;
-    }
-    // tbf refills its whole burst on a change, enough for one SYN to slip through to the old
-    // listener: a kick right away spends it.
-    const problem = kick();
-    if (problem) context.log(`tc: kick after hold failed (${problem}); one SYN may reach the old listener`);
-    const ports = [...new Set(targets.map((t) => t.port))];
-    context.log(`tc: queueing SYNs to port ${ports.join(", ")} on ${TC_DEVICE} (dead-man releases after ${context.holdTimeoutMs} ms)`);
-  },
+    async sweep(tag) {
+      const setup = setups.get(tag);
+      setup?.deadman?.disarm();
+      setups.delete(tag);
+      const removed: string[] = [];
+      const prefs = tcPrefs(tag);
+      // Filters before the device: a mirred action whose device is gone drops every SYN it matches.
+      for (const pref of [prefs[4], prefs[6]]) {
+        const result = await run("tc", ["filter", "del", "dev", TC_DEVICE, "parent", "ffff:", "pref", String(pref)]);
+        if (result.code === 0) removed.push(`tc filters pref ${pref} on ${TC_DEVICE} ingress`);
+      }
+      const ifb = ifbName(tag);
+      const deleted = await run("ip", ["link", "del", ifb]);
+      if (deleted.code === 0) removed.push(`ifb device ${ifb}`);
+      else if (!/Cannot find device|does not exist/.test(deleted.stderr)) throw new HandoffError("tc", "sweep", `ip link del ${ifb}: ${why(deleted)}`);
+      // An ingress qdisc without filters does nothing; remove it unless someone else still uses it.
+      const filters = await run("tc", ["filter", "show", "dev", TC_DEVICE, "ingress"]);
+      if (filters.code === 0 && filters.stdout.trim() === "") {
+        const qdisc = await run("tc", ["qdisc", "del", "dev", TC_DEVICE, "ingress"]);
+        if (qdisc.code === 0) removed.push(`ingress qdisc on ${TC_DEVICE}`);
+      }
+      return removed;
+    },
 
-  async release(context: HandoffContext) {
-    const ifb = setups.get(context.tag)?.ifb ?? ifbName(context.tag);
-    await must("tc", tbfArgs("change", ifb, false), `release (${ifb})`);
-    const problem = kick();
-    if (problem) context.log(`tc: kick after release failed (${problem}); held SYNs leave with their retransmit (~1 s)`);
-    const setup = setups.get(context.tag);
-    setup?.deadman?.disarm();
-    if (setup) setup.deadman = undefined;
-  },
-};
+    async gate(context: HandoffContext) {
+      const targets = targetsOf(context);
+      if (targets.length === 0) return;
+      await prepare(setups, context.tag, targets);
+      const setup = setups.get(context.tag)!;
+      setup.deadman?.disarm();
+      const kickArgv = deadmanKickArgv();
+      // Armed before the hold: the launcher may die the moment the rate changes.
+      const reopen = [tool("tc"), ...tbfArgs("change", setup.ifb, false)];
+      setup.deadman = armDeadman(kickArgv ? [reopen, kickArgv] : [reopen], context.holdTimeoutMs);
+      try {
+        await must("tc", tbfArgs("change", setup.ifb, true), `hold (${setup.ifb})`);
+      } catch (error) {
+        setup.deadman.disarm();
+        setup.deadman = undefined;
+        throw error;
+      }
+      // tbf refills its whole burst on a change, enough for one SYN to slip through to the old
+      // listener: a kick right away spends it.
+      const problem = kick();
+      if (problem) context.log(`tc: kick after hold failed (${problem}); one SYN may reach the old listener`);
+      const ports = [...new Set(targets.map((t) => t.port))];
+      context.log(`tc: queueing SYNs to port ${ports.join(", ")} on ${TC_DEVICE} (dead-man releases after ${context.holdTimeoutMs} ms)`);
+    },
+
+    async release(context: HandoffContext) {
+      const ifb = setups.get(context.tag)?.ifb ?? ifbName(context.tag);
+      await must("tc", tbfArgs("change", ifb, false), `release (${ifb})`);
+      const problem = kick();
+      if (problem) context.log(`tc: kick after release failed (${problem}); held SYNs leave with their retransmit (~1 s)`);
+      const setup = setups.get(context.tag);
+      setup?.deadman?.disarm();
+      if (setup) setup.deadman = undefined;
+    },
+  };
+  return strategy;
+}

@@ -1,0 +1,78 @@
+/**
+ * The validated shape of every command: what `reuse-run --cmd … --listen …`, `upgrade`, `status`
+ * and `stop` run with. Types and names only; the command line is parsed and checked in `cli/`.
+ */
+import type { ListenAddress } from "./listen-address.ts";
+
+/** Names accepted by `--handoff`. */
+export const STRATEGY_NAMES = ["auto", "steer", "migrate", "tc", "nft", "iptables", "hook", "none"] as const;
+/** One of {@link STRATEGY_NAMES}. */
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+/** When a generation that exited on its own is replaced. */
+export type RestartPolicy = "on-failure" | "always" | "never";
+
+/** How readiness of a new generation is decided. */
+export type ReadyMode =
+  | { kind: "auto" }
+  | { kind: "notify" }
+  | { kind: "delay"; ms: number }
+  | { kind: "exec"; argv: string[] };
+
+/** Where the launcher's control socket is: an explicit path, or found by name. */
+export interface ControlTarget {
+  name?: string;
+  control?: string;
+}
+
+/** Everything `reuse-run --cmd … --listen …` needs, validated. */
+export interface RunOptions extends ControlTarget {
+  command: "run";
+  argv: string[];
+  listen: ListenAddress[];
+  name: string;
+  backlog: number;
+  stopSignal: NodeJS.Signals;
+  drainTimeoutMs: number;
+  readyTimeoutMs: number;
+  handoffTimeoutMs: number;
+  restart: RestartPolicy;
+  handoff: StrategyName;
+  holdHook?: string[];
+  ready: ReadyMode;
+  selfBind: boolean;
+  enableMigrate: boolean;
+  prefixOutput: boolean;
+  pidFile?: string;
+  queueUpgrades: boolean;
+  json: boolean;
+}
+
+/** `reuse-run upgrade`. */
+export interface UpgradeOptions extends ControlTarget {
+  command: "upgrade";
+  argv?: string[];
+  json: boolean;
+  queue: boolean;
+}
+
+/** `reuse-run status`. */
+export interface StatusOptions extends ControlTarget {
+  command: "status";
+  json: boolean;
+}
+
+/** `reuse-run stop`. */
+export interface StopOptions extends ControlTarget {
+  command: "stop";
+  json: boolean;
+}
+
+/** `--help` or `--version`: the text was printed; nothing else to do. */
+export interface HelpOptions {
+  command: "help";
+}
+
+/** Any parsed command line. */
+export type CliOptions = RunOptions | UpgradeOptions | StatusOptions | StopOptions | HelpOptions;
+

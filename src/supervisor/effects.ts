@@ -1,0 +1,122 @@
+/**
+ * The pipeline's side effects for one upgrade: {@link UpgradePorts} built from the supervisor's
+ * state and its {@link SupervisorEnv}. The supervisor keeps ownership: every change of a
+ * generation's state or of the registry goes back through {@link UpgradeOwner}.
+ */
+import type { RunOptions } from "../config/options.ts";
+import type { HandoffContext } from "../handoff/strategy.ts";
+import type { Listener } from "../net/listener.ts";
+import type { SupervisorEnv, Steering } from "./env.ts";
+import type { Generation } from "./generation.ts";
+import type { UpgradePorts } from "./pipeline.ts";
+
+/** Progress callback of one upgrade request. */
+export type ProgressSink = (step: string, message: string) => void;
+
+/** What the effects may ask of the supervisor that owns the generations. */
+export interface UpgradeOwner {
+  serving(): Generation | undefined;
+  startGeneration(argv: string[], listeners: Listener[]): Generation;
+  /** Self-bind: record the sockets a ready generation bound. */
+  adoptListeners(generation: Generation): void;
+  /** `next` serves, `old` drains. */
+  promote(old: Generation, next: Generation): void;
+  /** A generation that did not take over: `failed`, and forgotten once it has exited. */
+  discard(generation: Generation): void;
+  /** The retired generation has exited: its sockets left their groups. */
+  afterRetired(generation: Generation): void;
+  /** Closes the launcher's copies of `listeners` and drops them from the steering model. */
+  closeAll(listeners: readonly Listener[]): void;
+}
+
+/** The inputs of one upgrade's effects. */
+export interface UpgradeEffectsSetup {
+  options: RunOptions;
+  env: SupervisorEnv;
+  owner: UpgradeOwner;
+  /** The steering model (absent for `none` and for socket activation). */
+  steering?: Steering;
+  /** True when this upgrade steers with the model (sticky steering and the `steer` gate). */
+  steer: boolean;
+  /** Socket-activated: every generation accepts on these. */
+  shared?: Listener[];
+  /** The command of the next generation. */
+  argv: string[];
+  abort: AbortSignal;
+  progress: ProgressSink;
+}
+
+/** The real {@link UpgradePorts} for one upgrade. */
+export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generation> {
+  const { options, env, owner, shared, argv, abort, progress } = setup;
+  const steering = setup.steer ? setup.steering : undefined;
+  const pointAtServing = () => {
+    const serving = owner.serving();
+    if (steering && serving) steering.pointAt(serving.listeners);
+  };
+  return {
+    now: () => env.now(),
+    spawn: async () => {
+      env.resolveExecutable(argv[0]!);
+      // Sticky steering: the program points at the serving socket before the new one joins.
+      pointAtServing();
+      if (shared) return owner.startGeneration(argv, shared);
+      if (options.selfBind) return owner.startGeneration(argv, []);
+      const listeners: Listener[] = [];
+      try {
+        for (const address of options.listen) {
+          const listener = env.openListener(address, options.backlog);
+          listeners.push(listener);
+          setup.steering?.join(listener);
+        }
+        return owner.startGeneration(argv, listeners);
+      } catch (error) {
+        owner.closeAll(listeners);
+        throw error;
+      }
+    },
+    waitReady: async (generation) => {
+      const via = await env.waitReady(generation, abort);
+      generation.readyVia = via;
+      owner.adoptListeners(generation);
+      return via;
+    },
+    isAlive: (generation) => generation.alive && env.isProcessAlive(generation.pid),
+    context: (old, next): HandoffContext => ({
+      tag: options.name,
+      addresses: options.listen,
+      oldGeneration: old.number,
+      newGeneration: next.number,
+      oldMembers: old.listeners,
+      newMembers: next.listeners,
+      // Slack over the pipeline's own deadline so the launcher releases first in normal operation.
+      holdTimeoutMs: options.handoffTimeoutMs + 500,
+      log: (line) => progress("handoff", line),
+      steering: steering ? { pointAt: (which) => steering.pointAt(which === "old" ? old.listeners : next.listeners) } : undefined,
+    }),
+    drain: (context, gateAt, deadline, kernelMigrates) => env.drain(context.oldMembers, gateAt, deadline, kernelMigrates),
+    closeLauncherCopies: (generation) => {
+      if (shared) return; // the next generation accepts on these very sockets
+      for (const listener of generation.listeners) {
+        setup.steering?.forgetHandle(listener);
+        env.closeListener(listener);
+      }
+    },
+    retire: (generation) => {
+      void generation.stop(options.stopSignal, options.drainTimeoutMs).then(() => owner.afterRetired(generation));
+    },
+    waitListenersGone: async (generation, deadline) =>
+      shared !== undefined || env.waitListenersGone(generation.listeners, deadline, (member) => setup.steering?.leave(member)),
+    rollback: async (generation, reason) => {
+      generation.signal("SIGKILL");
+      await generation.waitExit(5000);
+      if (!shared) owner.closeAll(generation.listeners);
+      owner.discard(generation);
+      pointAtServing();
+      progress("rollback", `generation ${generation.number} stopped (${reason}); its listeners are closed`);
+    },
+    promote: (old, next) => owner.promote(old, next),
+    counters: () => env.counters(),
+    progress,
+  };
+}

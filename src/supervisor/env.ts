@@ -1,0 +1,70 @@
+/**
+ * The supervisor's test seam: every OS effect it needs, as one struct of functions (after
+ * tableflip's `env`). `os-env.ts` builds the real one; unit tests pass fakes and drive crash
+ * restarts, the upgrade queue, aborts, rollbacks and strategy re-choice in milliseconds, without
+ * root, processes or sockets.
+ */
+import type { ListenAddress } from "../config/listen-address.ts";
+import type { GroupMember } from "../handoff/strategy.ts";
+import type { Listener } from "../net/listener.ts";
+import type { Generation, GenerationProcess } from "./generation.ts";
+import type { GenerationSpec } from "./generation-process.ts";
+import type { DrainResult } from "./pipeline.ts";
+import type { Discovery } from "./self-bind.ts";
+
+/** The launcher's model of each reuseport group and the steering program attached to it. */
+export interface Steering {
+  /** A socket listened: it is now last in its group. */
+  join(member: GroupMember): void;
+  /** A socket left its group (closed everywhere): the last member moves into its slot. */
+  leave(member: GroupMember): void;
+  /** The launcher closed its copy of a member: it can no longer attach through that fd. */
+  forgetHandle(member: GroupMember): void;
+  /** True while `member` is in the model of its group. */
+  has(member: GroupMember): boolean;
+  /** Points each group's program at the given members (one per address). */
+  pointAt(members: readonly Listener[]): void;
+  /** Removes the program from each group of `members`. */
+  detach(members: readonly Listener[]): void;
+}
+
+/** Queue figures of one listening socket, from the kernel. */
+export interface ListenerFigures {
+  /** Connections waiting in its accept queue. */
+  queued: number;
+  backlog: number;
+}
+
+/** Everything the supervisor asks of the operating system. */
+export interface SupervisorEnv {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Calls `tick` every `ms` until the returned function is called. */
+  every(ms: number, tick: () => void): () => void;
+  /** The program's path, found as execvp would; throws a UsageError when there is none. */
+  resolveExecutable(program: string): string;
+  /** Starts a generation's process tree; throws when it cannot be started. */
+  spawn(spec: GenerationSpec): GenerationProcess;
+  openListener(address: ListenAddress, backlog: number): Listener;
+  closeListener(listener: Listener): void;
+  /** Waits (bounded by --ready-timeout, or `abort`) until `generation` is ready; resolves with how it was decided. */
+  waitReady(generation: Generation, abort?: AbortSignal): Promise<string>;
+  /** Self-bind: the sockets `generation`'s processes listen on, matched to the `--listen` addresses. */
+  discover(generation: Generation): Discovery;
+  /** Listening sockets on our addresses that none of `generations` holds, as text for a warning. */
+  foreignSockets(generations: readonly Generation[]): string[];
+  /** True when `pid` is `generation`'s main process or one of its descendants. */
+  inProcessTree(generation: Generation, pid: number): boolean;
+  /** True while `pid` runs and is not a zombie. */
+  isProcessAlive(pid: number): boolean;
+  /** Kernel figures per listening inode (empty when sock_diag cannot be read). */
+  listenerFigures(): Map<number, ListenerFigures>;
+  /** Waits until the old listeners' accept queues (and old half-open requests) are empty. */
+  drain(members: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult>;
+  /** Resolves true once none of `members` listens any more (false at the deadline); `onGone` for each as it goes. */
+  waitListenersGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void): Promise<boolean>;
+  /** Kernel counters (TcpExt/Tcp) whose deltas an upgrade reports. */
+  counters(): Record<string, number>;
+  /** The steering model for this launcher's groups. */
+  createSteering(): Steering;
+}

@@ -1,0 +1,100 @@
+/**
+ * Starting a generation's process: the OS side of {@link GenerationProcess}. Pass mode hands the
+ * launcher's sockets over as fds 3, 4, … with systemd's socket-activation variables; self-bind
+ * mode passes PORT/HOST and lets the server bind with SO_REUSEPORT.
+ */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import type { ListenAddress } from "../config/listen-address.ts";
+import { ReuseRunError } from "../errors/reuse-run-error.ts";
+import type { Listener } from "../net/listener.ts";
+import type { ExitStatus, GenerationProcess } from "./generation.ts";
+
+/** Everything needed to start one generation's process. */
+export interface GenerationSpec {
+  number: number;
+  /** Resolved program and its arguments. */
+  argv: string[];
+  /** Sockets handed over as fd 3, 4, … (empty in self-bind mode). */
+  listeners: Listener[];
+  /** All `--listen` addresses (PORT/HOST for self-bind). */
+  addresses: ListenAddress[];
+  /** The launcher's name: LISTEN_FDNAMES are `NAME-PORT`. */
+  name: string;
+  selfBind: boolean;
+  /** The launcher's own notify socket for its generations, if any. */
+  notifySocket?: string;
+  prefixOutput: boolean;
+}
+
+/**
+ * Variables that belong to the launcher's own service manager, never to a generation: socket
+ * activation (the generation gets its own LISTEN_*), the notify socket (it gets the launcher's),
+ * and the watchdog (systemd watches the launcher's pid, not the generation's).
+ */
+const LAUNCHER_ONLY = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/** LISTEN_FDNAMES entries: `NAME-PORT` (colon-free, as systemd requires), unique per fd. */
+export function fdNames(name: string, addresses: readonly ListenAddress[]): string[] {
+  const seen = new Map<string, number>();
+  return addresses.map((address) => {
+    const base = `${name}-${address.port}`;
+    const count = seen.get(base) ?? 0;
+    seen.set(base, count + 1);
+    return count === 0 ? base : `${base}-${count}`;
+  });
+}
+
+/** The environment of a generation's process. */
+export function generationEnv(spec: GenerationSpec, base: Record<string, string | undefined>): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...base };
+  for (const name of LAUNCHER_ONLY) delete env[name];
+  env.REUSE_RUN_GENERATION = String(spec.number);
+  env.REUSE_RUN_LISTEN = spec.addresses.map((a) => a.label).join(",");
+  if (spec.notifySocket) env.NOTIFY_SOCKET = spec.notifySocket;
+  if (spec.selfBind) {
+    const first = spec.addresses[0]!;
+    env.PORT = String(first.port);
+    env.HOST = first.host;
+  } else {
+    env.LISTEN_FDS = String(spec.listeners.length);
+    env.LISTEN_FDNAMES = fdNames(spec.name, spec.listeners.map((l) => l.address)).join(":");
+  }
+  return env;
+}
+
+/** Starts the generation in its own process group. Throws if the process cannot be spawned. */
+export function spawnGenerationProcess(spec: GenerationSpec): GenerationProcess {
+  const output = spec.prefixOutput ? "pipe" : "inherit";
+  const stdio: (number | "inherit" | "pipe" | "ignore")[] = ["ignore", output, output, ...spec.listeners.map((l) => l.fd)];
+  // sh sets LISTEN_PID to its own pid and execs the server in place, so LISTEN_PID is the server's pid.
+  const child = spawn("/bin/sh", ["-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', ...spec.argv], {
+    stdio,
+    detached: true,
+    env: generationEnv(spec, process.env) as NodeJS.ProcessEnv,
+  });
+  const exited = new Promise<ExitStatus>((resolve) => {
+    let done = false;
+    child.once("exit", (code, signal) => { if (!done) { done = true; resolve({ code, signal }); } });
+    child.once("error", () => { if (!done) { done = true; resolve({ code: 127, signal: null }); } });
+  });
+  const pid = child.pid;
+  if (!pid) throw new ReuseRunError(`could not start ${spec.argv[0]}`, { generation: spec.number, step: "spawn" });
+  if (spec.prefixOutput) {
+    const prefix = `[gen ${spec.number}] `;
+    createInterface({ input: child.stdout! }).on("line", (line) => process.stdout.write(prefix + line + "\n"));
+    createInterface({ input: child.stderr! }).on("line", (line) => process.stderr.write(prefix + line + "\n"));
+  }
+  return {
+    pid,
+    exited,
+    // process.kill, not child.kill: under Deno the latter misreports the exit status.
+    signal(signal) {
+      try {
+        process.kill(-pid, signal);
+      } catch {
+        try { process.kill(pid, signal); } catch { /* already gone */ }
+      }
+    },
+  };
+}

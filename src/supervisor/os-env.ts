@@ -1,0 +1,52 @@
+/**
+ * The real {@link SupervisorEnv}: processes, sockets, /proc, netlink and the steering program.
+ * The only file of the supervisor that reaches the operating system.
+ */
+import type { RunOptions } from "../config/options.ts";
+import { resolveExecutable } from "../config/command-words.ts";
+import { openListener, closeListener } from "../net/listener.ts";
+import { listeningSockets } from "../net/sock-diag.ts";
+import { processTree, isAlive } from "../net/proc.ts";
+import { readCounters } from "../net/kernel-counters.ts";
+import type { SupervisorEnv, ListenerFigures } from "./env.ts";
+import { spawnGenerationProcess } from "./generation-process.ts";
+import { readinessTarget } from "./readiness-target.ts";
+import { waitUntilReady } from "./readiness.ts";
+import { discoverListeners, foreignSockets } from "./self-bind.ts";
+import { drainOldListeners, waitUntilGone } from "./drain.ts";
+import { StickySteering } from "./sticky-steering.ts";
+
+/** The operating system, for a launcher run with `options`. */
+export function osEnv(options: RunOptions): SupervisorEnv {
+  return {
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    every(ms, tick) {
+      const timer = setInterval(tick, ms);
+      return () => clearInterval(timer);
+    },
+    resolveExecutable: (program) => resolveExecutable(program),
+    spawn: spawnGenerationProcess,
+    openListener,
+    closeListener,
+    waitReady: (generation, abort) =>
+      waitUntilReady(readinessTarget(generation, options), options.ready, options.readyTimeoutMs, abort),
+    discover: (generation) => discoverListeners(processTree(generation.pid), options.listen),
+    foreignSockets: (generations) => foreignSockets(generations, options.listen),
+    inProcessTree: (generation, pid) => generation.pid === pid || processTree(generation.pid).includes(pid),
+    isProcessAlive: isAlive,
+    listenerFigures() {
+      const figures = new Map<number, ListenerFigures>();
+      try {
+        for (const row of listeningSockets()) figures.set(row.inode, { queued: row.rqueue, backlog: row.wqueue });
+      } catch { /* sock_diag unavailable: no queue figures */ }
+      return figures;
+    },
+    drain: drainOldListeners,
+    waitListenersGone: waitUntilGone,
+    counters() {
+      try { return readCounters(); } catch { return {}; }
+    },
+    createSteering: () => new StickySteering(),
+  };
+}

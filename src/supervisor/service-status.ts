@@ -1,0 +1,51 @@
+/**
+ * What systemd hears from the supervisor beyond READY/RELOADING/STOPPING: a one-line `STATUS=`
+ * for `systemctl status`, and `EXTEND_TIMEOUT_USEC` while a generation boots, so the unit's start
+ * or reload timeout does not fire before `--ready-timeout` does.
+ */
+import type { Notifier } from "../systemd/notify.ts";
+import type { UpgradeReport } from "./report.ts";
+
+/** How often more time is asked for, and how much each time. */
+const EXTEND_EVERY_MS = 5_000;
+const EXTEND_BY_USEC = 15_000_000;
+
+/** The supervisor's voice towards systemd; every method does nothing without a notifier. */
+export class ServiceStatus {
+  constructor(
+    private readonly notifier: Notifier | undefined,
+    private readonly every: (ms: number, tick: () => void) => () => void,
+  ) {}
+
+  /** `STATUS=` while generation `number` has not become ready yet. */
+  starting(number: number, pid: number): void {
+    this.notifier?.status(`gen ${number} starting (pid ${pid}), waiting until it is ready`);
+  }
+
+  /** `STATUS=` once a generation serves, with the outcome of the last upgrade. */
+  serving(number: number, since: number, last: UpgradeReport | undefined): void {
+    const upgrade = last ? `; last upgrade ${last.from}→${last.to} ${last.ok ? "ok" : "rolled back"}${last.ok ? `, ${last.kernel.ListenDrops ?? 0} listen drops` : ""}` : "";
+    this.notifier?.status(`gen ${number} serving since ${new Date(since).toISOString()}${upgrade}`);
+  }
+
+  /** `RELOADING=1` and what is being replaced. */
+  upgrading(from: number, to: number): void {
+    this.notifier?.reloading();
+    this.notifier?.status(`upgrading generation ${from} → ${to}`);
+  }
+
+  ready(): void {
+    this.notifier?.ready();
+  }
+
+  stopping(): void {
+    this.notifier?.stopping();
+  }
+
+  /** Keeps asking for more time until the returned function is called. */
+  extendWhileWaiting(): () => void {
+    const notifier = this.notifier;
+    if (!notifier) return () => {};
+    return this.every(EXTEND_EVERY_MS, () => notifier.extendTimeout(EXTEND_BY_USEC));
+  }
+}
