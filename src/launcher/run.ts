@@ -33,7 +33,7 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
   const supervisor = new Supervisor({
-    options, listeners, strategy: startup.choice.strategy, strategyReason: startup.choice.reason, controlPath: startup.controlPath,
+    options, listeners, choice: startup.choice, controlPath: startup.controlPath,
     shared: startup.inherited.length > 0, rechoose: startup.rechoose, notifier, notifyReceiver, log, exit: (code) => resolveExit(code),
     env: osEnv(options),
   });

@@ -1,4 +1,5 @@
 /** The shape of `reuse-run status --json` (rendered for people by cli/format-status.ts). */
+import { formatCommand } from "../config/command-words.ts";
 import type { UpgradeReport } from "./report.ts";
 
 /** One listener of a generation. */
@@ -54,7 +55,7 @@ export interface StatusSources {
   startedAt: number;
   now: number;
   generations: readonly {
-    number: number; pid: number; state: string; startedAt: number; readyVia?: string; command: string;
+    number: number; pid: number; state: string; startedAt: number; readyVia?: string; argv: readonly string[];
     listeners: readonly { address: { label: string }; inode: number; backlog: number }[];
   }[];
   serving?: { number: number; state: string };
@@ -88,7 +89,7 @@ export function buildStatus(s: StatusSources): StatusSnapshot {
       startedAt: new Date(g.startedAt).toISOString(),
       uptimeMs: s.now - g.startedAt,
       readyVia: g.readyVia,
-      command: g.command,
+      command: formatCommand(g.argv),
       listeners: g.listeners.map((l) => {
         const figures = s.figures.get(l.inode);
         return { address: l.address.label, inode: l.inode, listening: figures !== undefined, queue: figures?.queued, backlog: figures?.backlog ?? l.backlog };

@@ -5,54 +5,25 @@
  * everything gracefully, and answers `status`. Every OS effect goes through {@link SupervisorEnv}.
  */
 import type { RunOptions } from "../config/options.ts";
-import { formatDuration } from "../config/duration.ts";
 import { formatCommand } from "../config/command-words.ts";
 import { ReuseRunError, messageOf } from "../errors/reuse-run-error.ts";
 import type { Listener } from "../net/listener.ts";
-import type { HandoffStrategy } from "../handoff/strategy.ts";
-import type { StrategyChoice } from "../handoff/choose.ts";
-import type { Notifier } from "../systemd/notify.ts";
-import type { NotifyMessage } from "../systemd/notify-receiver.ts";
 import type { SupervisorEnv, Steering } from "./env.ts";
+import type { SupervisorSetup } from "./setup.ts";
 import { Generation, describeExit, type ExitStatus } from "./generation.ts";
 import { GenerationRegistry } from "./registry.ts";
 import { UpgradeQueue, type CurrentUpgrade } from "./upgrade-queue.ts";
-import { Backoff, decideAfterExit } from "./restart.ts";
+import { CrashRestarts } from "./restart.ts";
+import { ReadyNotifications } from "./ready-notify.ts";
 import { runUpgrade } from "./pipeline.ts";
 import { upgradeEffects, type ProgressSink, type UpgradeOwner } from "./effects.ts";
 import { UpgradeFailedError, summarizeReport, type UpgradeReport } from "./report.ts";
-import { steeringExactness, type SteeringExactness } from "./self-bind.ts";
+import { HandoffChoice } from "./handoff-choice.ts";
 import { ServiceStatus } from "./service-status.ts";
 import { buildStatus, type StatusSnapshot } from "./status.ts";
 
 export type { ProgressSink } from "./effects.ts";
-
-/** How often the notify socket is read while a generation is starting (and only then). */
-const NOTIFY_POLL_MS = 20;
-
-/** What the supervisor is given by the launcher: validated options and the OS edges it needs. */
-export interface SupervisorSetup {
-  options: RunOptions;
-  /** Listeners for the first generation (bound by the launcher, or inherited by socket activation). */
-  listeners: Listener[];
-  /** Socket-activated: every generation shares `listeners` (systemd holds a copy; they can never close). */
-  shared?: boolean;
-  strategy: HandoffStrategy;
-  strategyReason: string;
-  /**
-   * Self-bind mode chooses again before each upgrade, because whether steering by index is exact
-   * depends on the sockets the generation actually bound (one per address, no foreign socket).
-   */
-  rechoose?: (canSteer: boolean, why: string) => Promise<StrategyChoice>;
-  controlPath: string;
-  notifier?: Notifier;
-  /** The generations' notify socket: its path goes to each generation as NOTIFY_SOCKET. */
-  notifyReceiver?: { readonly path: string; poll(): NotifyMessage[] };
-  log: (line: string) => void;
-  /** Called once when the launcher should exit with this code. */
-  exit: (code: number) => void;
-  env: SupervisorEnv;
-}
+export type { SupervisorSetup } from "./setup.ts";
 
 /** Supervises the generations of one server. */
 export class Supervisor implements UpgradeOwner {
@@ -60,27 +31,39 @@ export class Supervisor implements UpgradeOwner {
   private readonly env: SupervisorEnv;
   private readonly registry = new GenerationRegistry();
   private readonly queue = new UpgradeQueue();
-  private readonly backoff = new Backoff();
+  private readonly restarts: CrashRestarts;
+  private readonly readyNotifications: ReadyNotifications;
   private readonly service: ServiceStatus;
   private readonly steering?: Steering;
   private readonly startedAt: number;
-  private strategy: HandoffStrategy;
-  private strategyReason: string;
+  private readonly handoff: HandoffChoice;
   private stopping = false;
-  private restarts = 0;
   private lastUpgrade?: UpgradeReport;
-  private stopNotifyPoll?: () => void;
 
   constructor(private readonly setup: SupervisorSetup) {
     this.options = setup.options;
     this.env = setup.env;
     this.startedAt = this.env.now();
-    this.strategy = setup.strategy;
-    this.strategyReason = setup.strategyReason;
     this.service = new ServiceStatus(setup.notifier, this.env.every);
     // `none` is the plain-swap baseline: no program at all, exactly what a naive swap does.
-    if ((setup.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering();
+    if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering();
     for (const listener of setup.listeners) this.steering?.join(listener);
+    this.handoff = new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined);
+    this.readyNotifications = new ReadyNotifications(setup.notifyReceiver, this.env, () => this.registry.all());
+    this.restarts = new CrashRestarts({
+      options: this.options, env: this.env,
+      stopping: () => this.stopping,
+      serving: () => this.registry.serving,
+      setServing: (generation) => this.registry.setServing(generation),
+      forget: (generation) => this.registry.forget(generation),
+      startGeneration: (argv, listeners) => this.startGeneration(argv, listeners),
+      adoptListeners: (generation) => this.adoptListeners(generation),
+      leaveGroups: (listeners) => { for (const listener of listeners) this.steering?.leave(listener); },
+      enqueue: (task) => void this.queue.enqueue(task),
+      stopLauncher: (reason, code) => void this.stop(reason).then(() => this.setup.exit(code)),
+      servingChanged: () => this.reportServing(),
+      log: (line) => this.log(line),
+    });
   }
 
   /** Starts generation 1 and waits until it is ready. Resolves false (after logging why) if it never is. */
@@ -102,17 +85,13 @@ export class Supervisor implements UpgradeOwner {
     this.adoptListeners(generation);
     generation.transition("serving", this.env.now());
     this.registry.setServing(generation);
-    this.log(`generation ${generation.number} is serving on ${this.options.listen.map((a) => a.label).join(", ")} (ready: ${generation.readyVia}; handoff ${this.strategyReason})`);
+    this.log(`generation ${generation.number} is serving on ${this.options.listen.map((a) => a.label).join(", ")} (ready: ${generation.readyVia}; handoff ${this.handoff.reason})`);
     this.service.ready();
     this.reportServing();
     return true;
   }
 
-  /**
-   * Runs an upgrade (queued behind one in progress unless `queue` is false). Resolves with the
-   * report; rejects with {@link UpgradeFailedError} (old generation still serving) or another
-   * {@link ReuseRunError} when it could not begin.
-   */
+  /** Runs an upgrade (queued unless `queue` is false); rejects with {@link UpgradeFailedError} (old generation still serving) or a {@link ReuseRunError}. */
   upgrade(argv: string[] | undefined, queue: boolean, progress: ProgressSink): Promise<UpgradeReport> {
     const serving = this.registry.serving?.number;
     if (this.stopping) return Promise.reject(new ReuseRunError("the launcher is stopping; no upgrade", { step: "upgrade" }));
@@ -127,10 +106,7 @@ export class Supervisor implements UpgradeOwner {
       (current) => this.runOneUpgrade(argv, progress, current), () => this.registry.serving?.number ?? 0);
   }
 
-  /**
-   * Stops every generation gracefully (stop signal, SIGKILL after the drain timeout). An upgrade in
-   * progress is aborted first, which releases any hold. `immediate` kills at once.
-   */
+  /** Stops every generation gracefully (stop signal, SIGKILL after the drain timeout), aborting an upgrade first; `immediate` kills at once. */
   async stop(reason: string, immediate = false): Promise<void> {
     if (this.stopping && !immediate) return;
     const first = !this.stopping;
@@ -141,12 +117,12 @@ export class Supervisor implements UpgradeOwner {
     }
     if (immediate) {
       for (const generation of this.registry.all()) generation.signal("SIGKILL");
-      await this.strategy.sweep(this.options.name).catch(() => []);
+      await this.handoff.strategy.sweep(this.options.name).catch(() => []);
       return;
     }
     this.queue.abortCurrent();
     await this.queue.settled(this.options.handoffTimeoutMs * 3 + 5000);
-    this.stopNotifyPoll?.();
+    this.readyNotifications.close();
     await Promise.all(this.registry.alive().map(async (generation) => {
       const status = await generation.stop(this.options.stopSignal, this.options.drainTimeoutMs);
       this.log(`generation ${generation.number} stopped (${describeExit(status)})`);
@@ -154,9 +130,9 @@ export class Supervisor implements UpgradeOwner {
     for (const generation of this.registry.all()) this.closeAll(generation.listeners);
     // Holds leave their scaffolding (nft table, tc ifb and filters) between upgrades; not after us.
     try {
-      for (const removed of await this.strategy.sweep(this.options.name)) this.log(`removed ${removed}`);
+      for (const removed of await this.handoff.strategy.sweep(this.options.name)) this.log(`removed ${removed}`);
     } catch (error) {
-      this.log(`cleanup of ${this.strategy.name}: ${messageOf(error)}`);
+      this.log(`cleanup of ${this.handoff.strategy.name}: ${messageOf(error)}`);
     }
   }
 
@@ -169,14 +145,14 @@ export class Supervisor implements UpgradeOwner {
       control: this.setup.controlPath,
       mode: this.setup.shared ? "shared" : this.options.selfBind ? "self-bind" : "pass",
       listen: this.options.listen.map((a) => a.label),
-      handoff: { strategy: this.strategy.name, reason: this.strategyReason, stickySteering: this.steering !== undefined && this.strategy.name !== "none" && (!this.options.selfBind || this.strategy.name === "steer") },
+      handoff: { strategy: this.handoff.strategy.name, reason: this.handoff.reason, stickySteering: this.handoff.sticky },
       startedAt: this.startedAt,
       now: this.env.now(),
-      generations: this.registry.all().map((g) => ({ number: g.number, pid: g.pid, state: g.state, startedAt: g.startedAt, readyVia: g.readyVia, command: formatCommand(g.argv), listeners: g.listeners })),
+      generations: this.registry.all(),
       serving: this.registry.serving,
       upgrading: this.queue.current !== undefined,
       upgradesWaiting: this.queue.waiting,
-      restarts: this.restarts,
+      restarts: this.restarts.count,
       lastUpgrade: this.lastUpgrade,
       warnings: foreign ? [foreign] : [],
       figures: this.env.listenerFigures(),
@@ -198,7 +174,7 @@ export class Supervisor implements UpgradeOwner {
     const generation = new Generation(number, argv, listeners, process, this.env.now());
     this.registry.add(generation);
     process.exited.then((status) => this.onExit(generation, status));
-    this.watchNotify();
+    this.readyNotifications.watch();
     return generation;
   }
 
@@ -255,13 +231,13 @@ export class Supervisor implements UpgradeOwner {
     };
     const extend = this.service.extendWhileWaiting();
     try {
-      const steer = await this.chooseForUpgrade(old);
+      const steer = await this.handoff.forUpgrade(old, this.registry.all());
       const effects = upgradeEffects({
         options: this.options, env: this.env, owner: this, steering: this.steering, steer,
         shared: this.setup.shared ? this.setup.listeners : undefined, argv: argv ?? old.argv, abort: current.abort.signal, progress: sink,
       });
-      const report = await runUpgrade(effects, this.strategy, old, argv, this.options.handoffTimeoutMs);
-      report.strategyReason = this.strategyReason;
+      const report = await runUpgrade(effects, this.handoff.strategy, old, argv, this.options.handoffTimeoutMs);
+      report.strategyReason = this.handoff.reason;
       const foreign = this.foreignWarning();
       if (foreign) report.warnings.push(foreign);
       this.lastUpgrade = report;
@@ -269,7 +245,7 @@ export class Supervisor implements UpgradeOwner {
       return report;
     } catch (error) {
       if (error instanceof UpgradeFailedError) {
-        error.report.strategyReason = this.strategyReason;
+        error.report.strategyReason = this.handoff.reason;
         this.lastUpgrade = error.report;
         this.log(`upgrade failed: ${error.message}`);
       }
@@ -281,32 +257,7 @@ export class Supervisor implements UpgradeOwner {
     }
   }
 
-  /**
-   * Self-bind: chooses the strategy again from what the serving generation bound. Returns whether
-   * this upgrade steers (sticky steering and the steer gate).
-   */
-  private async chooseForUpgrade(old: Generation): Promise<boolean> {
-    const steer = this.steering !== undefined && this.strategy.name !== "none";
-    if (!this.options.selfBind || !this.setup.rechoose) return steer;
-    const exact = this.steeringExact(old);
-    try {
-      const choice = await this.setup.rechoose(exact.ok, exact.why);
-      this.strategy = choice.strategy;
-      this.strategyReason = choice.reason;
-    } catch (error) {
-      throw new ReuseRunError(`${messageOf(error)}; generation ${old.number} is untouched`, { step: "choose handoff", cause: error });
-    }
-    // A program left attached would keep steering by a stale index.
-    if (!exact.ok) this.steering?.detach(old.listeners);
-    return exact.ok && this.strategy.name !== "none";
-  }
-
-  private steeringExact(serving: Generation): SteeringExactness {
-    if (!this.options.selfBind) return { ok: true, why: "pass mode" };
-    return steeringExactness(serving.number, this.env.discover(serving), this.options.listen, this.env.foreignSockets(this.registry.all()));
-  }
-
-  /** A generation's main process ended: restart it, or note that a draining one finished. */
+  /** A generation's main process ended: a serving one is restarted (or the launcher stops); others are forgotten. */
   private onExit(generation: Generation, status: ExitStatus): void {
     if (this.stopping) return;
     if (generation.state === "draining" || generation.state === "failed" || generation !== this.registry.serving) {
@@ -314,66 +265,7 @@ export class Supervisor implements UpgradeOwner {
       this.registry.forget(generation);
       return;
     }
-    const ran = this.env.now() - generation.startedAt;
-    this.log(`generation ${generation.number} (pid ${generation.pid}) exited unexpectedly (${describeExit(status)}) after ${formatDuration(ran)}`);
-    const decision = decideAfterExit(this.options.restart, status, ran, this.backoff);
-    if (decision.action === "stop") {
-      this.log(`--restart ${this.options.restart}: not replacing it; stopping`);
-      void this.stop(`generation ${generation.number} exited`).then(() => this.setup.exit(decision.exitCode));
-      return;
-    }
-    void this.queue.enqueue(async () => {
-      if (decision.delayMs > 0) await this.env.sleep(decision.delayMs);
-      await this.restartServing(generation);
-    });
-  }
-
-  /** Replaces a dead serving generation on the same sockets: clients wait in the backlog meanwhile. */
-  private async restartServing(dead: Generation): Promise<void> {
-    if (this.stopping || this.registry.serving !== dead) return;
-    this.restarts++;
-    dead.signal("SIGKILL"); // leftovers of its group must not hold the sockets
-    this.registry.forget(dead);
-    if (this.options.selfBind) for (const listener of dead.listeners) this.steering?.leave(listener);
-    const generation = this.startGeneration(dead.argv, this.options.selfBind ? [] : dead.listeners);
-    this.registry.setServing(generation);
-    this.log(`generation ${generation.number} started (pid ${generation.pid}) to replace generation ${dead.number} on the same sockets`);
-    try {
-      generation.readyVia = await this.env.waitReady(generation);
-    } catch (error) {
-      this.log(messageOf(error));
-      // Its exit (state still "starting", and serving) schedules the next attempt; one alive but
-      // never ready is killed so that happens.
-      generation.signal("SIGKILL");
-      return;
-    }
-    if (generation.state !== "starting") return; // exited right after ready: onExit restarts it
-    this.adoptListeners(generation);
-    generation.transition("serving", this.env.now());
-    this.log(`generation ${generation.number} is serving (ready: ${generation.readyVia})`);
-    this.reportServing();
-  }
-
-  /** Reads READY=1 from the notify socket while some generation is starting; idle otherwise. */
-  private watchNotify(): void {
-    const receiver = this.setup.notifyReceiver;
-    if (!receiver || this.stopNotifyPoll) return;
-    this.stopNotifyPoll = this.env.every(NOTIFY_POLL_MS, () => {
-      let messages: NotifyMessage[] = [];
-      try { messages = receiver.poll(); } catch { /* a bad datagram: nothing to credit */ }
-      const starting = this.registry.all().filter((g) => g.state === "starting" && g.alive);
-      for (const message of messages) {
-        if (message.fields.READY !== "1") continue;
-        // Credited now, to a generation still starting whose process tree holds the sender: a pid
-        // remembered for later could be recycled into another generation.
-        const sender = starting.find((g) => !g.notifiedReady && this.env.inProcessTree(g, message.pid));
-        if (sender) sender.notifiedReady = true;
-      }
-      if (starting.length === 0) {
-        this.stopNotifyPoll?.();
-        this.stopNotifyPoll = undefined;
-      }
-    });
+    this.restarts.serviceDied(generation, status);
   }
 
   /** The warning `status` and upgrade reports carry while foreign sockets share our ports. */

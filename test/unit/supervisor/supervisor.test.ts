@@ -19,7 +19,7 @@ function supervisor(env: FakeEnv, overrides: Partial<SupervisorSetup> = {}) {
   const options = overrides.options ?? runOptions();
   const listeners = overrides.listeners ?? (options.selfBind ? [] : options.listen.map((a) => env.openListener(a, options.backlog)));
   const sup = new Supervisor({
-    options, listeners, strategy, strategyReason: "test", controlPath: "/nonexistent/test.sock",
+    options, listeners, choice: { strategy, reason: "test" }, controlPath: "/nonexistent/test.sock",
     log: (line) => logs.push(line), exit: (code) => exits.push(code), env, ...overrides,
   });
   return { sup, logs, exits, strategy, listeners };
