@@ -16,7 +16,7 @@ import { HandoffError, type Availability, type HandoffContext, type HandoffStrat
 import { portsOf } from "./hold/common.ts";
 import { findTool, isExecutable } from "../sys/tools.ts";
 import { armDeadman, type Deadman } from "./hold/deadman.ts";
-import { runCommand } from "../sys/run-command.ts";
+import { runCommand, describeFailure } from "../sys/run-command.ts";
 
 /** The environment a hook runs with (added to the launcher's own). */
 export function hookEnv(context: HandoffContext): Record<string, string> {
@@ -53,11 +53,7 @@ export function hookStrategy(command: readonly string[]): HandoffStrategy {
     const executable = resolve();
     if (!executable) throw new HandoffError("hook", verb, program === "" ? "no --hold-hook command" : `${program} not found or not executable`);
     const result = await runCommand([executable, ...command.slice(1), verb], { env: hookEnv(context), timeoutMs: context.holdTimeoutMs });
-    if (result.code === 0) return;
-    const why = result.timedOut
-      ? `timed out after ${context.holdTimeoutMs} ms`
-      : `exit ${result.code ?? result.signal}${result.stderr.trim() ? `: ${result.stderr.trim()}` : ""}`;
-    throw new HandoffError("hook", `${shown} ${verb}`, why);
+    if (result.code !== 0) throw new HandoffError("hook", `${shown} ${verb}`, describeFailure(result));
   };
 
   return {

@@ -3,11 +3,9 @@
  * the kernel moves the old listener's queued and half-open connections to another listener of the
  * group when it closes. Nothing to gate; the old generation simply closes.
  */
-import { writeFileSync } from "node:fs";
-import { readSysctl } from "../net/kernel-counters.ts";
+import { UsageError } from "../errors/reuse-run-error.ts";
+import { readSysctl, writeSysctl } from "../sys/sysctl.ts";
 import type { HandoffStrategy, Availability } from "./strategy.ts";
-
-const SYSCTL = "/proc/sys/net/ipv4/tcp_migrate_req";
 
 /** Whether tcp_migrate_req is 1 in this network namespace; undefined when the kernel lacks it. */
 export function migrateEnabled(): boolean | undefined {
@@ -18,10 +16,10 @@ export function migrateEnabled(): boolean | undefined {
 /** Sets tcp_migrate_req=1 (`--enable-migrate`); needs CAP_NET_ADMIN in the network namespace. */
 export function enableMigrate(): void {
   try {
-    writeFileSync(SYSCTL, "1\n");
+    writeSysctl("net.ipv4.tcp_migrate_req", "1");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(`--enable-migrate: cannot set net.ipv4.tcp_migrate_req=1 (${code}); run as root or set it with sysctl`);
+    throw new UsageError(`--enable-migrate: cannot set net.ipv4.tcp_migrate_req=1 (${code}); run as root or set it with sysctl`, { cause: error });
   }
 }
 

@@ -2,7 +2,7 @@
  * Borrowing another process's socket for one operation: `pidfd_open` + `pidfd_getfd` give a
  * close-on-exec duplicate, used (TCP_INFO, attaching a steering program) and closed at once. A
  * duplicate that outlived the moment its owner closes would keep the socket in its reuseport
- * group, and connections hashed to it would be reset later (DESIGN.md §1).
+ * group, and connections hashed to it would be reset later (docs/architecture.md#leftover-copies).
  */
 import { pidfdOpen, pidfdGetfd, close } from "../sys/libc.ts";
 

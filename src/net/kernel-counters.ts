@@ -1,5 +1,5 @@
 /**
- * Kernel TCP counters and sysctls: the per-upgrade proof that nothing was lost (DESIGN.md §3
+ * Kernel TCP counters: the per-upgrade proof that nothing was lost (docs/architecture.md#kernel-counters
  * "finish"). Counters are per network namespace and cumulative; report deltas around an upgrade.
  * Read at the edges of an upgrade only — these files are small, but not free.
  */
@@ -55,17 +55,4 @@ export function counterDelta(before: Record<string, number>, after: Record<strin
   const delta: Record<string, number> = {};
   for (const [name, value] of Object.entries(after)) delta[name] = value - (before[name] ?? 0);
   return delta;
-}
-
-/**
- * A sysctl's value as text, e.g. `readSysctl("net.ipv4.tcp_migrate_req") === "0"`; undefined when
- * the kernel lacks it or it cannot be read. Dotted or slashed names both work.
- */
-export function readSysctl(name: string): string | undefined {
-  const path = `/proc/sys/${name.replace(/\./g, "/").replace(/^\/+/, "")}`;
-  try {
-    return readFileSync(path, "utf8").trim();
-  } catch {
-    return undefined;
-  }
 }

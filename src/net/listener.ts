@@ -2,7 +2,8 @@
  * A listening TCP socket created by the launcher for one generation (pass mode): SO_REUSEPORT so
  * the next generation can bind next to it, SOCK_CLOEXEC so only the child it is meant for gets it.
  */
-import { readFileSync, readlinkSync } from "node:fs";
+import { readlinkSync } from "node:fs";
+import { readSysctl } from "../sys/sysctl.ts";
 import { ReuseRunError } from "../errors/reuse-run-error.ts";
 import { C, socket, setsockoptInt, bind, listen, close, SysError, Errno } from "../sys/libc.ts";
 import type { ListenAddress } from "../config/listen-address.ts";
@@ -31,7 +32,7 @@ export class ListenError extends ReuseRunError {
   constructor(address: ListenAddress, cause: SysError) {
     const hint = cause.errno === Errno.EADDRINUSE
       ? " (already bound by a socket without SO_REUSEPORT, or by another user; stop that process or pick another port)"
-      : cause.errno === Errno.EPERM || cause.code === "EACCES" ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "";
+      : cause.errno === Errno.EPERM || cause.errno === Errno.EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "";
     super(`cannot listen on ${address.label}: ${cause.code}${hint}`, { cause });
     this.code = cause.code;
   }
@@ -39,11 +40,7 @@ export class ListenError extends ReuseRunError {
 
 /** net.core.somaxconn of this network namespace: the kernel caps every backlog at it. */
 export function somaxconn(): number {
-  try {
-    return Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim()) || 4096;
-  } catch {
-    return 4096;
-  }
+  return Number(readSysctl("net.core.somaxconn")) || 4096;
 }
 
 /** The inode of the socket behind `fd` in this process (`socket:[N]`). */

@@ -1,7 +1,7 @@
 /**
  * Readers for /proc: a generation's process tree, the sockets its processes hold, the sockets in
  * their epoll sets and whether a thread is blocked in accept(). Used to find a self-bound
- * generation's listeners (DESIGN.md §2) and to tell when a generation is serving (§3 "ready").
+ * generation's listeners (docs/architecture.md#process-inspection) and to tell when a generation is serving (#readiness).
  * Every reader tolerates a process that vanishes mid-read: that is the normal case, not an error.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Steering a reuseport group with classic BPF (DESIGN.md §1 `steer`): a one-instruction program
+ * Steering a reuseport group with classic BPF (docs/architecture.md#steering-program): a one-instruction program
  * `ret #index` makes the kernel send every new connection (SYN) of the group to the socket at
  * that index, so the old generation's socket stops receiving while it drains. No privilege needed.
  */

@@ -1,7 +1,7 @@
 /**
  * TCP socket tables from netlink NETLINK_SOCK_DIAG dumps. This is the hot-path way to see
  * listeners and half-open requests; `/proc/net/tcp` costs tens of milliseconds at scale and
- * blocks the event loop (DESIGN.md §1), so it is never read here. Measured on Linux 6.18 (2 cores):
+ * blocks the event loop (docs/architecture.md#socket-dumps), so it is never read here. Measured on Linux 6.18 (2 cores):
  * a LISTEN dump ~0.025 ms whatever the connection count (the kernel walks only the listening hash).
  * A SYN_RECV dump is dearer: request sockets live in the established hash, and the kernel walks
  * every bucket and every socket in it — 262,144 buckets here, shared by all network namespaces,
@@ -219,7 +219,7 @@ export function requestAgeMs(row: Pick<SocketRow, "expiresMs" | "retrans">): num
 /**
  * Counts half-open requests on `port` that started more than `ageMs` ago — i.e. before the gate,
  * when callers pass the time since the gate. Such a handshake completes into the old listener's
- * queue, so a drain is not over while this is non-zero (DESIGN.md §1).
+ * queue, so a drain is not over while this is non-zero (docs/architecture.md#drain).
  */
 export function halfOpenOlderThan(port: number, ageMs: number): number {
   let count = 0;

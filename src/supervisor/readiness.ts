@@ -6,7 +6,7 @@
 import type { ReadyMode } from "../config/options.ts";
 import { formatDuration } from "../config/duration.ts";
 import { ReuseRunError } from "../errors/reuse-run-error.ts";
-import { runCommand } from "../sys/run-command.ts";
+import { runCommand, describeFailure } from "../sys/run-command.ts";
 import { describeExit, type ExitStatus } from "./generation.ts";
 
 /** What readiness needs to know of a generation; OS access comes in through these functions. */
@@ -67,7 +67,7 @@ export async function waitUntilReady(target: ReadinessTarget, mode: ReadyMode, t
       case "exec": {
         const result = await runCommand(mode.argv, { timeoutMs: Math.max(100, timeoutMs - elapsed), env: execEnv });
         if (result.code === 0) return `exec ${mode.argv[0]}`;
-        lastExecError = (result.stderr.trim().split("\n").pop() ?? "") || `exit ${result.code ?? result.signal}`;
+        lastExecError = result.stderr.trim().split("\n").pop() || describeFailure(result);
         await new Promise((r) => setTimeout(r, 100));
         break;
       }

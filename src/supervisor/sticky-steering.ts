@@ -1,5 +1,5 @@
 /**
- * Sticky steering (DESIGN.md §3): a classic BPF program stays attached to every reuseport group and
+ * Sticky steering (docs/architecture.md#sticky-steering): a classic BPF program stays attached to every reuseport group and
  * points at the serving generation's socket, so a new generation's socket receives nothing from the
  * moment it joins until the gate. A generation that fails to start then has nothing queued.
  */

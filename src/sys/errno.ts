@@ -7,13 +7,12 @@ const NAMES: Record<number, string> = {
   24: "EMFILE", 28: "ENOSPC", 38: "ENOSYS", 71: "EPROTO", 88: "ENOTSOCK", 92: "ENOPROTOOPT",
   93: "EPROTONOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE",
   99: "EADDRNOTAVAIL", 101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 107: "ENOTCONN",
-  110: "ETIMEDOUT", 111: "ECONNREFUSED",
+  110: "ETIMEDOUT", 111: "ECONNREFUSED", 115: "EINPROGRESS",
 };
 
 /** Numeric errno values used by the callers that branch on them. */
 export const Errno = {
-  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EAGAIN: 11, EINVAL: 22, EADDRINUSE: 98,
-  ECONNREFUSED: 111, ENOSYS: 38, ENOPROTOOPT: 92,
+  EPERM: 1, EINTR: 4, EAGAIN: 11, EACCES: 13, EADDRINUSE: 98, ECONNREFUSED: 111, EINPROGRESS: 115,
 } as const;
 
 /** The symbolic name of an errno value, e.g. `errnoName(98) === "EADDRINUSE"`. */

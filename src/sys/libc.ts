@@ -24,11 +24,11 @@ const raw: RawLibc = await loadRaw();
 export const C = {
   AF_UNIX: 1, AF_INET: 2, AF_INET6: 10, AF_NETLINK: 16,
   SOCK_STREAM: 1, SOCK_DGRAM: 2, SOCK_RAW: 3, SOCK_NONBLOCK: 0o4000, SOCK_CLOEXEC: 0o2000000,
-  SOL_SOCKET: 1, SO_REUSEADDR: 2, SO_ERROR: 4, SO_PASSCRED: 16, SO_ACCEPTCONN: 30, SO_REUSEPORT: 15,
+  SOL_SOCKET: 1, SO_REUSEADDR: 2, SO_PASSCRED: 16, SO_ACCEPTCONN: 30, SO_REUSEPORT: 15,
   SO_DOMAIN: 39, SO_ATTACH_REUSEPORT_CBPF: 51, SO_DETACH_REUSEPORT_BPF: 68,
   IPPROTO_TCP: 6, IPPROTO_IPV6: 41, IPV6_V6ONLY: 26, TCP_INFO: 11,
-  F_GETFD: 1, F_SETFD: 2, FD_CLOEXEC: 1, F_GETFL: 3,
-  MSG_DONTWAIT: 0x40, SHUT_RD: 0,
+  F_GETFD: 1, F_SETFD: 2, FD_CLOEXEC: 1,
+  MSG_DONTWAIT: 0x40,
   NETLINK_SOCK_DIAG: 4,
   SYS_pidfd_open: 434, SYS_pidfd_getfd: 438,
   CLOCK_MONOTONIC: 1,
@@ -86,14 +86,9 @@ export function connectRaw(fd: number, sockaddr: Uint8Array): number {
   return raw.call("connect", fd, sockaddr, sockaddr.byteLength) < 0 ? raw.errno() : 0;
 }
 
-/** `close(2)`; EBADF is ignored (closing twice is a bug elsewhere, not a reason to crash a supervisor). */
+/** `close(2)`. Its result is not checked: a failed close leaves nothing to retry, and a supervisor must not crash over it. */
 export function close(fd: number): void {
   raw.call("close", fd);
-}
-
-/** `shutdown(2)`. */
-export function shutdown(fd: number, how: number): void {
-  check(raw.call("shutdown", fd, how), () => "shutdown");
 }
 
 /** Marks an fd close-on-exec (inherited fds under Deno are not). */
@@ -168,9 +163,4 @@ export function clockGettimeNs(clockId: number): bigint {
   check(raw.call("clock_gettime", clockId, timespec), () => `clock_gettime(${clockId})`);
   const view = new DataView(timespec.buffer);
   return view.getBigInt64(0, true) * 1_000_000_000n + view.getBigInt64(8, true);
-}
-
-/** This process's pid as libc sees it. */
-export function getpid(): number {
-  return raw.call("getpid");
 }

@@ -12,6 +12,8 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  /** The time limit it ran under, if any. */
+  timeoutMs?: number;
 }
 
 /** Options for {@link runCommand}. */
@@ -45,17 +47,20 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions =
     child.stderr!.on("data", (d) => (stderr += d));
     if (options.input !== undefined) child.stdin!.end(options.input);
     child.on("error", (error: NodeJS.ErrnoException) =>
-      finish({ code: null, signal: null, stdout, stderr: stderr + `${argv[0]}: ${error.code ?? error.message}`, timedOut }));
-    child.on("close", (code, signal) => finish({ code, signal, stdout, stderr, timedOut }));
+      finish({ code: null, signal: null, stdout, stderr: stderr + `${argv[0]}: ${error.code ?? error.message}`, timedOut, timeoutMs: options.timeoutMs }));
+    child.on("close", (code, signal) => finish({ code, signal, stdout, stderr, timedOut, timeoutMs: options.timeoutMs }));
   });
 }
 
-/** Runs a command and throws with its stderr when it does not exit 0. */
-export async function runOrThrow(argv: readonly string[], what: string, options: RunCommandOptions = {}): Promise<string> {
-  const result = await runCommand(argv, options);
-  if (result.code !== 0) {
-    const why = result.timedOut ? `timed out after ${options.timeoutMs} ms` : result.stderr.trim() || `exit ${result.code ?? result.signal}`;
-    throw new Error(`${what}: ${argv.join(" ")}: ${why}`);
-  }
-  return result.stdout;
+/**
+ * Why a helper program did not succeed, in one line: `timed out after 5000 ms`, `killed by
+ * SIGKILL`, `exit 3: no firewall here` (its stderr, trimmed, after the status). The one formatter
+ * every caller uses, so the same failure always reads the same.
+ */
+export function describeFailure(result: CommandResult): string {
+  const stderr = result.stderr.trim();
+  const status = result.timedOut ? `timed out after ${result.timeoutMs} ms`
+    : result.signal ? `killed by ${result.signal}`
+    : result.code === null ? "could not be started" : `exit ${result.code}`;
+  return stderr ? `${status}: ${stderr}` : status;
 }

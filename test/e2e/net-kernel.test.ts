@@ -17,7 +17,8 @@ import { acceptQueue } from "../../src/net/tcp-info.ts";
 import { listeningSockets, synRecvRequests, halfOpenOlderThan, useByFamilyDumps, TcpState } from "../../src/net/sock-diag.ts";
 import { attachSteering, detachSteering, ReuseportGroup } from "../../src/net/reuseport-steering.ts";
 import { processTree, socketInodesOf, epollWatchedInodes, blockedAcceptFds, isAlive, processState } from "../../src/net/proc.ts";
-import { readCounters, counterDelta, readSysctl } from "../../src/net/kernel-counters.ts";
+import { readCounters, counterDelta } from "../../src/net/kernel-counters.ts";
+import { readSysctl } from "../../src/sys/sysctl.ts";
 
 const EINPROGRESS = 115;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,7 +3,7 @@
  * release commands at the deadline unless the launcher disarms it first. It lives in its own
  * session, so SIGKILL of the launcher (or of the launcher's process group) does not reach it, and
  * it keeps no fd but /dev/null on 0-2: a copy of an old listener in it would keep that listener in
- * the reuseport group (DESIGN.md §1), an inherited pipe end would keep a reader waiting for EOF.
+ * the reuseport group (docs/architecture.md#leftover-copies), an inherited pipe end would keep a reader waiting for EOF.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";

@@ -11,7 +11,7 @@ import { familiesOf, NEEDS_ROOT, sanitizeTag, type IpFamily } from "./common.ts"
 import { hasNetAdmin } from "../../sys/privilege.ts";
 import { findTool } from "../../sys/tools.ts";
 import { armDeadman, type Deadman } from "./deadman.ts";
-import { runCommand } from "../../sys/run-command.ts";
+import { runCommand, describeFailure } from "../../sys/run-command.ts";
 import type { ListenAddress } from "../../config/listen-address.ts";
 
 /** Upper bound for one iptables invocation (`-w` waits for the xtables lock). */
@@ -93,7 +93,7 @@ async function chooseTools(): Promise<Record<IpFamily, string>> {
       if (!path) continue;
       const result = await runCommand([path, "-w", "-S", "INPUT"], { timeoutMs: IPTABLES_TIMEOUT_MS });
       if (result.code === 0) return path;
-      problems.push(`${name}: ${result.stderr.trim() || `exit ${result.code ?? result.signal}`}`);
+      problems.push(`${name}: ${describeFailure(result)}`);
     }
     throw new HandoffError("iptables", "warm-up", problems.length ? problems.join("; ") : `${IPTABLES_CANDIDATES[family].join(" or ")} not found in PATH`);
   };
@@ -118,7 +118,7 @@ async function deleteRules(rules: readonly IptablesRule[], tag: string): Promise
   for (const rule of rules) {
     const result = await runCommand([rule.tool, ...iptablesRuleArgs("-D", rule.port, tag)], { timeoutMs: IPTABLES_TIMEOUT_MS });
     if (result.code === 0 || isMissingRule(result.stderr)) continue;
-    failures.push(`port ${rule.port} (${rule.tool}): ${result.timedOut ? "timed out" : result.stderr.trim() || `exit ${result.code}`}`);
+    failures.push(`port ${rule.port} (${rule.tool}): ${describeFailure(result)}`);
   }
   return failures;
 }
@@ -169,7 +169,7 @@ export function createIptablesStrategy(): HandoffStrategy {
         for (const args of taggedRuleDeletions(list.stdout, tag)) {
           const result = await runCommand([path, ...args], { timeoutMs: IPTABLES_TIMEOUT_MS });
           if (result.code !== 0 && !isMissingRule(result.stderr)) {
-            throw new HandoffError("iptables", "sweep", `${name} ${args.join(" ")}: ${result.stderr.trim() || `exit ${result.code}`}`);
+            throw new HandoffError("iptables", "sweep", `${name} ${args.join(" ")}: ${describeFailure(result)}`);
           }
           removed.push(`${name} ${args.slice(2).join(" ")}`);
         }
@@ -190,7 +190,7 @@ export function createIptablesStrategy(): HandoffStrategy {
         if (result.code !== 0) {
           await deleteRules(inserted, context.tag);
           deadman.disarm();
-          throw new HandoffError("iptables", `hold port ${rule.port} (${rule.tool})`, result.timedOut ? "timed out" : result.stderr.trim() || `exit ${result.code}`);
+          throw new HandoffError("iptables", `hold port ${rule.port} (${rule.tool})`, describeFailure(result));
         }
         inserted.push(rule);
       }

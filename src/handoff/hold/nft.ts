@@ -12,7 +12,7 @@
 import { HandoffError, type HandoffContext, type HandoffStrategy } from "../strategy.ts";
 import { portsOf, requireRootAndTools, sanitizeTag } from "./common.ts";
 import { findTool } from "../../sys/tools.ts";
-import { runCommand } from "../../sys/run-command.ts";
+import { runCommand, describeFailure } from "../../sys/run-command.ts";
 
 /** Upper bound for one nft invocation; a stuck nft must not stall an upgrade. */
 const NFT_TIMEOUT_MS = 5000;
@@ -68,10 +68,7 @@ function nftPath(): string {
 /** Runs an nft script from stdin; throws a HandoffError naming `step` with nft's message. */
 async function nftScript(script: string, step: string): Promise<void> {
   const result = await runCommand([nftPath(), "-f", "-"], { input: script, timeoutMs: NFT_TIMEOUT_MS });
-  if (result.code !== 0) {
-    const why = result.timedOut ? `nft timed out after ${NFT_TIMEOUT_MS} ms` : result.stderr.trim() || `nft exit ${result.code ?? result.signal}`;
-    throw new HandoffError("nft", step, why);
-  }
+  if (result.code !== 0) throw new HandoffError("nft", step, `nft ${describeFailure(result)}`);
 }
 
 /** nft's message for an element or table that is not there (expired, released, swept). */

@@ -3,7 +3,7 @@
  * at once, so a connection that hits the window waits milliseconds, not a 1 s retransmit.
  *
  * This kernel has no plug, prio, netem, gact, police, flower or matchall, so the queue is built
- * from what it has (DESIGN.md §1): u32 filters on `lo`'s ingress redirect every SYN-without-ACK to
+ * from what it has (docs/architecture.md#tc-hold): u32 filters on `lo`'s ingress redirect every SYN-without-ACK to
  * a held port into an ifb device whose root qdisc is a tbf. Normally the tbf runs at 10gbit and
  * only adds a hop. A hold changes it to 8 bit/s: the tbf queues the SYNs. A release changes it
  * back and *kicks*: tbf does not re-check its queue when its rate changes, only when a packet
@@ -19,7 +19,7 @@ import { familiesOf, NEEDS_ROOT, tagHash, type IpFamily } from "./common.ts";
 import { hasNetAdmin } from "../../sys/privilege.ts";
 import { findTool } from "../../sys/tools.ts";
 import { armDeadman, deadmanShell, type Deadman } from "./deadman.ts";
-import { runCommand, type CommandResult } from "../../sys/run-command.ts";
+import { runCommand, describeFailure, type CommandResult } from "../../sys/run-command.ts";
 import { C, close, connectRaw, Errno, socket } from "../../sys/libc.ts";
 import { errnoName } from "../../sys/errno.ts";
 import { encodeSockaddr } from "../../net/sockaddr.ts";
@@ -29,7 +29,6 @@ export const TC_DEVICE = "lo";
 /** Port of the kick packet: discard, normally closed; its SYN gets a RST after passing the queue. */
 export const KICK_PORT = 9;
 /** A non-blocking connect under way: the SYN has been sent. */
-const EINPROGRESS = 115;
 /** Upper bound for one tc/ip invocation. */
 const TC_TIMEOUT_MS = 5000;
 
@@ -92,7 +91,7 @@ export function kick(): string | undefined {
   try {
     fd = socket(C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
     const errno = connectRaw(fd, encodeSockaddr({ host: "127.0.0.1", port: KICK_PORT, family: 4 }));
-    const sent = errno === 0 || errno === EINPROGRESS || errno === Errno.ECONNREFUSED;
+    const sent = errno === 0 || errno === Errno.EINPROGRESS || errno === Errno.ECONNREFUSED;
     return sent ? undefined : `connect 127.0.0.1:${KICK_PORT}: ${errnoName(errno)}`;
   } catch (error) {
     return (error as Error).message;
@@ -112,15 +111,11 @@ async function run(name: "tc" | "ip", args: readonly string[]): Promise<CommandR
   return runCommand([tool(name), ...args], { timeoutMs: TC_TIMEOUT_MS });
 }
 
-function why(result: CommandResult): string {
-  return result.timedOut ? `timed out after ${TC_TIMEOUT_MS} ms` : result.stderr.trim() || `exit ${result.code ?? result.signal}`;
-}
-
 /** Runs tc/ip and throws a HandoffError naming `step` unless it succeeds (or `tolerate` matches its stderr). */
 async function must(name: "tc" | "ip", args: readonly string[], step: string, tolerate?: RegExp): Promise<void> {
   const result = await run(name, args);
   if (result.code === 0 || (tolerate && tolerate.test(result.stderr))) return;
-  throw new HandoffError("tc", step, `${name} ${args.join(" ")}: ${why(result)}`);
+  throw new HandoffError("tc", step, `${name} ${args.join(" ")}: ${describeFailure(result)}`);
 }
 
 /** What this process has set up for a tag. */
@@ -143,7 +138,7 @@ async function prepare(setups: Map<string, Setup>, tag: string, targets: readonl
     const ifb = ifbName(tag);
     for (const pref of [prefs[4], prefs[6]]) await run("tc", ["filter", "del", "dev", TC_DEVICE, "parent", "ffff:", "pref", String(pref)]);
     const added = await run("ip", ["link", "add", ifb, "type", "ifb"]);
-    if (added.code !== 0 && !/File exists/.test(added.stderr)) throw new HandoffError("tc", "create ifb", `no ifb support: ${why(added)}`);
+    if (added.code !== 0 && !/File exists/.test(added.stderr)) throw new HandoffError("tc", "create ifb", `no ifb support: ${describeFailure(added)}`);
     await must("ip", ["link", "set", ifb, "up"], `bring ${ifb} up`);
     await must("tc", tbfArgs("replace", ifb, false), `tbf on ${ifb}`);
     await must("tc", ["qdisc", "add", "dev", TC_DEVICE, "ingress"], `ingress qdisc on ${TC_DEVICE}`, /File exists|Exclusivity flag on/);
@@ -168,7 +163,7 @@ function targetsOf(context: HandoffContext): { family: IpFamily; port: number }[
 async function probeSupport(): Promise<string | undefined> {
   const name = `rrprobe${(process.pid % 0xffffff).toString(16)}`;
   const added = await run("ip", ["link", "add", name, "type", "ifb"]);
-  if (added.code !== 0 && !/File exists/.test(added.stderr)) return `no ifb support: ${why(added)}`;
+  if (added.code !== 0 && !/File exists/.test(added.stderr)) return `no ifb support: ${describeFailure(added)}`;
   try {
     const steps: [string, string[]][] = [
       ["tbf", tbfArgs("replace", name, false)],
@@ -177,7 +172,7 @@ async function probeSupport(): Promise<string | undefined> {
     ];
     for (const [what, args] of steps) {
       const result = await run("tc", args);
-      if (result.code !== 0) return `no ${what} support: ${why(result)}`;
+      if (result.code !== 0) return `no ${what} support: ${describeFailure(result)}`;
     }
     return undefined;
   } finally {
@@ -220,7 +215,7 @@ export function createTcStrategy(): HandoffStrategy {
       const ifb = ifbName(tag);
       const deleted = await run("ip", ["link", "del", ifb]);
       if (deleted.code === 0) removed.push(`ifb device ${ifb}`);
-      else if (!/Cannot find device|does not exist/.test(deleted.stderr)) throw new HandoffError("tc", "sweep", `ip link del ${ifb}: ${why(deleted)}`);
+      else if (!/Cannot find device|does not exist/.test(deleted.stderr)) throw new HandoffError("tc", "sweep", `ip link del ${ifb}: ${describeFailure(deleted)}`);
       // An ingress qdisc without filters does nothing; remove it unless someone else still uses it.
       const filters = await run("tc", ["filter", "show", "dev", TC_DEVICE, "ingress"]);
       if (filters.code === 0 && filters.stdout.trim() === "") {
