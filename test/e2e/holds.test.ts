@@ -18,6 +18,7 @@ import { ifbName, tcPrefs } from "../../src/handoff/tc.ts";
 import type { HandoffContext } from "../../src/handoff/strategy.ts";
 import { parseListenAddress } from "../../src/net/address.ts";
 import { runCommand } from "../../src/sys/run-command.ts";
+import { missingHandoffTool } from "../support/tools.ts";
 
 type HoldName = keyof typeof holdStrategies;
 const NAMES: HoldName[] = ["nft", "iptables", "tc"];
@@ -183,13 +184,14 @@ async function holdingChild(name: HoldName, tag: string, port: number, holdTimeo
 
 for (const name of NAMES) {
   const strategy = holdStrategies[name];
+  const options = { ...OPTIONS, skip: SKIP ?? missingHandoffTool(name) };
   describe(`${name} hold (e2e)`, () => {
-    test("is available as root", OPTIONS, async () => {
+    test("is available as root", options, async () => {
       const availability = await strategy.available();
       assert.equal(availability.ok, true, JSON.stringify(availability));
     });
 
-    test("holds SYNs (IPv4 and IPv6) while gated, lets them through after release", OPTIONS, async () => {
+    test("holds SYNs (IPv4 and IPv6) while gated, lets them through after release", options, async () => {
       const tag = `e2e-${name}-${process.pid}`;
       const port = BASE_PORT[name];
       const closeServers = await listenBoth(port);
@@ -221,7 +223,7 @@ for (const name of NAMES) {
       }
     });
 
-    test("a SIGKILLed launcher's hold ends by the deadline (dead-man / kernel timeout)", OPTIONS, async () => {
+    test("a SIGKILLed launcher's hold ends by the deadline (dead-man / kernel timeout)", options, async () => {
       const tag = `e2e-${name}-dm-${process.pid}`;
       const port = BASE_PORT[name] + 1;
       const holdTimeoutMs = 2000;
@@ -251,7 +253,7 @@ for (const name of NAMES) {
       }
     });
 
-    test("sweep removes what a hold left behind, and only for its tag", OPTIONS, async () => {
+    test("sweep removes what a hold left behind, and only for its tag", options, async () => {
       const tag = `e2e-${name}-sweep-${process.pid}`;
       const other = `${tag}-other`;
       const port = BASE_PORT[name] + 2;
