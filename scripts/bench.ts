@@ -9,10 +9,11 @@
 import { spawnSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import { readFileSync } from "node:fs";
-import { runScenario, setTcpMigrateReq, type ScenarioResult } from "../test/support/scenario.ts";
-import { startLauncher, NODE_FIXTURE, fixture, launcherArgv } from "../test/support/launcher.ts";
+import { runScenario, setTcpMigrateReq, statusOf, type ScenarioResult } from "../test/support/scenario.ts";
+import { startLauncher, NODE_FIXTURE, fixture, launcherArgv, type LauncherProcess } from "../test/support/launcher.ts";
 import { startLoad, type LoadResult } from "../test/support/load.ts";
 import { inPrivateNetns } from "../test/support/netns.ts";
+import { sleep } from "../test/support/wait.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
@@ -57,7 +58,19 @@ function rowFrom(name: string, result: ScenarioResult): Row {
 }
 
 async function steady(): Promise<Row> {
-  return rowFrom("steady (no upgrade)", await runScenario({ port: port++, launcherArgs: [], upgrades: 0, whileRunning: () => new Promise((r) => setTimeout(r, 6000)) }));
+  return rowFrom("steady (no upgrade)", await runScenario({ port: port++, launcherArgs: [], upgrades: 0, whileRunning: () => sleep(6000) }));
+}
+
+/** The pid of the generation a launcher serves, or undefined when it is not serving (exited, no status). */
+async function servingPid(launcher: LauncherProcess): Promise<number | undefined> {
+  if (launcher.child.exitCode !== null || launcher.child.signalCode !== null) return undefined;
+  try {
+    const status = await statusOf(launcher);
+    const serving = (status.generations as { number: number; pid: number; state: string }[]).find((g) => g.number === status.serving && g.state === "serving");
+    return serving?.pid;
+  } catch {
+    return undefined; // no answer on the control socket: not serving
+  }
 }
 
 /** A plain restart: stop the launcher (and its server), start a new one; clients meet a closed port. */
@@ -67,17 +80,26 @@ async function plainRestart(): Promise<Row> {
   let launcher = await startLauncher(argv);
   const load = startLoad({ port: p, concurrency: 200, durationMs: 300_000, progressMs: 200 });
   const totals: number[] = [];
+  let restartsOk = 0;
   try {
+    let pid = await servingPid(launcher);
+    if (pid === undefined) throw new Error(`plain restart: the first launcher is not serving:\n${launcher.stderr()}`);
     await load.waitForRequests(500);
     for (let i = 0; i < UPGRADES; i++) {
       const started = Date.now();
       await launcher.cleanup();
+      const stopped = await launcher.exited;
       launcher = await startLauncher(argv, { controlDir: launcher.controlDir });
       totals.push(Date.now() - started);
-      await new Promise((r) => setTimeout(r, 150));
+      // A restart counts when the old launcher stopped cleanly and a new server process serves.
+      const next = await servingPid(launcher);
+      if (stopped.code === 0 && next !== undefined && next !== pid) restartsOk++;
+      else process.stderr.write(`bench: restart ${i + 1} failed (old launcher exit ${stopped.code ?? stopped.signal}, new server pid ${next ?? "none"})\n`);
+      pid = next;
+      await sleep(150);
     }
     const result = await load.stop();
-    return { name: "plain restart (stop, start)", load: result, upgrades: UPGRADES, upgradesOk: UPGRADES, totalMs: totals };
+    return { name: "plain restart (stop, start)", load: result, upgrades: UPGRADES, upgradesOk: restartsOk, totalMs: totals };
   } finally {
     await load.stop().catch(() => undefined);
     await launcher.cleanup();

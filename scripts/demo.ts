@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { sleep, waitFor } from "../test/support/wait.ts";
 
 const root = resolve(new URL(".", import.meta.url).pathname, "..");
 const binary = join(root, "dist", "reuse-run");
@@ -15,7 +16,6 @@ const server = join(root, "scripts", "demo", "server.mjs");
 const controlDir = mkdtempSync(join(tmpdir(), "reuse-run-demo-"));
 const env = { ...process.env, REUSE_RUN_CONTROL_DIR: controlDir };
 const say = (text: string) => console.log(`\n\x1b[1m▶ ${text}\x1b[0m`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function freePort(preferred: number): Promise<number> {
   return new Promise((done) => {
@@ -44,42 +44,70 @@ console.log(`  $ reuse-run --cmd "node scripts/demo/server.mjs" --listen 127.0.0
 const launcher = spawn(binary, ["--cmd", `node ${server}`, "--listen", `127.0.0.1:${port}`, "--name", "demo", "--prefix-output"], { env, stdio: ["ignore", "inherit", "pipe"] });
 let launcherLog = "";
 launcher.stderr!.on("data", (d) => { launcherLog += d; process.stderr.write(`  │ ${String(d).trimEnd().replace(/\n/g, "\n  │ ")}\n`); });
-while (!/is serving on/.test(launcherLog)) {
-  if (launcher.exitCode !== null) { console.error("the launcher did not start"); process.exit(1); }
-  await sleep(50);
+const launcherClosed = new Promise((done) => launcher.on("close", done));
+let load: ReturnType<typeof spawn> | undefined;
+let loadClosed: Promise<unknown> = Promise.resolve();
+
+/** Asks the load to stop (it prints its result) and waits until it has. */
+async function stopLoad(): Promise<void> {
+  if (load && !load.stdin!.writableEnded) load.stdin!.end("stop\n");
+  await loadClosed;
 }
+
+/** Stops the load (if running) and the launcher (SIGTERM: graceful), and removes the control directory. */
+async function shutdown(): Promise<void> {
+  await stopLoad();
+  if (launcher.exitCode === null && launcher.signalCode === null) launcher.kill("SIGTERM");
+  await launcherClosed;
+  rmSync(controlDir, { recursive: true, force: true });
+}
+
+/** The demo did not show what it says: stop everything and exit 1. */
+async function fail(message: string): Promise<never> {
+  console.error(`\n✘ ${message}`);
+  await shutdown();
+  process.exit(1);
+}
+
+/** Runs `reuse-run upgrade …` and fails the demo unless it exits with `expected` (0: upgraded, 1: rolled back). */
+async function upgrade(args: string[], expected: 0 | 1): Promise<void> {
+  const code = await run(["upgrade", "--name", "demo", ...args]);
+  if (code !== expected) await fail(`reuse-run upgrade ${args.join(" ")} exited ${code}, expected ${expected}`);
+}
+
+await waitFor(() => /is serving on/.test(launcherLog) || launcher.exitCode !== null, { what: "the launcher to serve", timeoutMs: 30_000, intervalMs: 50 })
+  .catch((error: Error) => fail(error.message));
+if (!/is serving on/.test(launcherLog)) await fail("the launcher did not start");
 console.log(`  $ curl http://127.0.0.1:${port}/\n  ${await get(port)}`);
 
 say("Status, from another process, over the control socket");
 await run(["status", "--name", "demo"]);
 
 say("Starting a load: 100 clients, each opening a new TCP connection per request (every reset would be counted)");
-const load = spawn("node", [join(root, "test", "support", "load.mjs"), "--port", String(port), "--concurrency", "100", "--duration", "60000", "--progress", "0"], { stdio: ["pipe", "pipe", "inherit"] });
+load = spawn("node", [join(root, "test", "support", "load.mjs"), "--port", String(port), "--concurrency", "100", "--duration", "60000", "--progress", "0"], { stdio: ["pipe", "pipe", "inherit"] });
+loadClosed = new Promise((done) => load!.on("close", done));
 let loadOut = "";
 load.stdout!.on("data", (d) => (loadOut += d));
 await sleep(1000);
 
 say("Upgrade 1: a new version of the server (new config via its environment), while the load runs");
-await run(["upgrade", "--name", "demo", "--cmd", `env DEMO_GREETING=bonjour node ${server}`]);
+await upgrade(["--cmd", `env DEMO_GREETING=bonjour node ${server}`], 0);
 console.log(`  ${await get(port)}`);
 
 say("Upgrade 2: a command that does not work — reuse-run rolls back and generation 2 keeps serving");
-const code = await run(["upgrade", "--name", "demo", "--cmd", "node /nonexistent/server.mjs"]);
-console.log(`  exit code ${code} (non-zero: the upgrade did not happen)`);
+await upgrade(["--cmd", "node /nonexistent/server.mjs"], 1);
+console.log("  exit code 1 (the upgrade did not happen)");
 console.log(`  ${await get(port)}`);
 
 say("Upgrade 3: again, to show the rollback left everything in order");
-await run(["upgrade", "--name", "demo"]);
+await upgrade([], 0);
 await sleep(500);
-load.stdin!.end("stop\n");
-await new Promise((done) => load.on("close", done));
+await stopLoad();
 const result = JSON.parse(loadOut.trim().split("\n").pop()!);
 say(`Load: ${result.requests} requests on ${result.connections} new connections, ${result.failed} failed ` +
   `(resets ${result.failures.reset}, refused ${result.failures.refused}, eof ${result.failures.eof}), p99 ${result.latencyMs.p99} ms`);
 
 say("Stopping: SIGTERM to the launcher stops the server gracefully");
-launcher.kill("SIGTERM");
-await new Promise((done) => launcher.on("close", done));
-rmSync(controlDir, { recursive: true, force: true });
+await shutdown();
 console.log(result.failed === 0 ? "\n✔ zero failed requests across the upgrades" : `\n✘ ${result.failed} failed requests`);
 process.exit(result.failed === 0 ? 0 : 1);

@@ -1,8 +1,9 @@
 /**
- * `npm test`: type-check, then run every test file under Bun and under Deno, each runtime in a
- * fresh private network namespace (firewall and qdisc changes made by end-to-end tests never reach
- * the host). Ends with one line: `N passed, N failed[, N skipped]`. Under CI a skip is a failure:
- * the end-to-end tests must run there.
+ * `npm test`: find the tools the end-to-end tests run and install the missing ones (root with
+ * apt-get; see scripts/test/prerequisites.ts), type-check, then run every test file under Bun and
+ * under Deno, each runtime in a fresh private network namespace (firewall and qdisc changes made
+ * by end-to-end tests never reach the host). Ends with one line: `N passed, N failed[, N skipped]`.
+ * Under CI a skip is a failure: the end-to-end tests must run there.
  *
  *   bun scripts/test.ts [--only bun|deno] [FILTER…]   FILTER: test file paths
  */
@@ -10,6 +11,7 @@ import { spawnSync, spawn } from "node:child_process";
 import { readFileSync, rmSync, mkdtempSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { ensureTools, findInPath } from "./test/prerequisites.ts";
 
 const root = resolve(new URL(".", import.meta.url).pathname, "..");
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
@@ -48,11 +50,14 @@ function decode(text: string): string {
   return text.replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
 }
 
-/** Runs argv in a new network namespace with lo up when we are root; else as is (e2e tests skip). */
+/**
+ * Runs argv in a new network namespace with lo up when we are root and have `ip`; else as is
+ * (the e2e tests then skip and say why).
+ */
 function inNetns(argv: string[]): string[] {
   const root = process.getuid?.() === 0;
   const unshare = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
-  if (!root || !unshare) return argv;
+  if (!root || !unshare || !findInPath("ip", process.env.PATH ?? "")) return argv;
   // Client sockets of the load generators take ephemeral ports; keep them above every port a test listens on.
   const setup = 'ip link set lo up && echo "45000 60999" > /proc/sys/net/ipv4/ip_local_port_range && exec "$0" "$@"';
   return [unshare, "--net", "--", "/bin/sh", "-c", setup, ...argv];
@@ -80,6 +85,7 @@ function runSuite(runtime: "bun" | "deno"): Promise<ReturnType<typeof countJunit
   });
 }
 
+const missing = ensureTools();
 let typeOk = true;
 if (!only) {
   typeOk = step("type-check (tsc)", [bin("tsc"), "-p", "."]) && typeOk;
@@ -95,6 +101,9 @@ for (const runtime of ["bun", "deno"] as const) {
   failures.push(...result.failures.map((f) => `${runtime}: ${f}`));
 }
 if (failures.length) console.log(`\nfailed:\n  ${failures.join("\n  ")}`);
-if (skipped && process.env.CI) console.log(`\n${skipped} test(s) skipped under CI: the end-to-end tests must run here (root and network namespaces)`);
+if (skipped && process.env.CI) {
+  console.log(`\n${skipped} test(s) skipped under CI: every test must run here (root, network namespaces` +
+    `${missing.length ? `, and ${missing.join(", ")}, which could not be installed` : ""})`);
+}
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 || (skipped > 0 && process.env.CI) ? 1 : 0);

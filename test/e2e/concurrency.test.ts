@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { e2eSkipReason } from "../support/netns.ts";
+import { missingHandoffTool } from "../support/tools.ts";
 import { startLauncher, NODE_FIXTURE } from "../support/launcher.ts";
 import { runScenario, describeRun } from "../support/scenario.ts";
 
@@ -80,7 +81,7 @@ test("50 back-to-back upgrades leak no file descriptor and no process", { skip }
   }
 });
 
-test("SIGTERM to the launcher mid-upgrade aborts it and stops everything gracefully", { skip }, async () => {
+test("SIGTERM to the launcher mid-upgrade aborts it and stops everything gracefully", { skip: skip ?? missingHandoffTool("nft") }, async () => {
   const launcher = await startLauncher(["--cmd", `${NODE_FIXTURE} abort-23231`, "--listen", "127.0.0.1:23231", "--name", "abort", "--ready", "delay:5s", "--handoff", "nft"]);
   try {
     const upgrade = launcher.cli(["upgrade"]);

@@ -16,7 +16,9 @@ import net from "node:net";
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { e2eSkipReason, httpGet } from "../support/netns.ts";
-import { startLauncher, NODE_FIXTURE, sleep, type LauncherProcess } from "../support/launcher.ts";
+import { missingHandoffTool } from "../support/tools.ts";
+import { startLauncher, NODE_FIXTURE, type LauncherProcess } from "../support/launcher.ts";
+import { sleep } from "../support/wait.ts";
 import { nftTableName } from "../../src/handoff/hold/nft.ts";
 import { ifbName, tcPrefs } from "../../src/handoff/hold/tc.ts";
 import { iptablesComment } from "../../src/handoff/hold/iptables.ts";
@@ -125,7 +127,7 @@ function firstConnect(port: number, ms: number): Promise<number | undefined> {
 }
 
 for (const strategy of ["nft", "tc", "iptables"] as const) {
-  test(`fail-safe: ${strategy} — a launcher killed mid-hold leaves the port accepting within handoff-timeout + 1 s; the next one sweeps`, { skip, timeout: 60_000 }, async () => {
+  test(`fail-safe: ${strategy} — a launcher killed mid-hold leaves the port accepting within handoff-timeout + 1 s; the next one sweeps`, { skip: skip ?? missingHandoffTool(strategy), timeout: 60_000 }, async () => {
     const port = PORTS[strategy];
     const name = `failsafe_${strategy}`;
     const marker = `failsafe-${strategy}-${process.pid}`;
@@ -217,7 +219,7 @@ function deadmanPids(text: string): number[] {
   return pids;
 }
 
-test("fail-safe: iptables — launcher AND dead-man killed mid-hold: the rule stays, the next launcher of the same name sweeps it", { skip, timeout: 60_000 }, async () => {
+test("fail-safe: iptables — launcher AND dead-man killed mid-hold: the rule stays, the next launcher of the same name sweeps it", { skip: skip ?? missingHandoffTool("iptables"), timeout: 60_000 }, async () => {
   const port = 22504;
   const name = "failsafe_ipt_sweep";
   const marker = `failsafe-ipt-sweep-${process.pid}`;

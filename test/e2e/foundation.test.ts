@@ -18,21 +18,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLauncher, runCli, NODE_FIXTURE, type LauncherProcess, type Exit } from "../support/launcher.ts";
 import { e2eSkipReason, httpGet } from "../support/netns.ts";
+import { waitFor } from "../support/wait.ts";
 
 const SKIP = e2eSkipReason();
 if (SKIP) console.log(`test/e2e/foundation.test.ts skipped: ${SKIP}`);
 const OPTIONS = { skip: SKIP, timeout: 30_000 };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` every 10 ms until it holds; fails with `what` after `timeoutMs`. */
-async function waitUntil(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** True once `pid` has exited (no /proc entry, or a zombie nobody reaped yet). */
 function gone(pid: number): boolean {
@@ -238,7 +228,7 @@ test("c: SIGTERM finishes a request in flight, then the launcher exits 0", OPTIO
     const slow = startRequest("127.0.0.1", port, "/slow?ms=1500");
     const clientPort = await Promise.race([slow.connected, slow.response.then(() => { throw new Error("answered before it connected?"); })]);
     // In flight = accepted by the server (no longer in the shared accept queue).
-    await waitUntil("the server to accept the slow request", () => acceptedByServer(port, clientPort), 5000);
+    await waitFor(() => acceptedByServer(port, clientPort), { what: "the server to accept the slow request", timeoutMs: 5000 });
     const signalledAt = Date.now();
     launcher.signal("SIGTERM");
 
@@ -296,7 +286,7 @@ test("e: kill -9 of the server: a client that connects in the gap is answered by
     pids.push(first.pid);
 
     process.kill(first.pid, "SIGKILL");
-    await waitUntil(`pid ${first.pid} to die`, () => gone(first.pid), 5000);
+    await waitFor(() => gone(first.pid), { what: `pid ${first.pid} to die`, timeoutMs: 5000 });
     // Nobody accepts now, but the socket stays open in the launcher: this connection waits in its backlog.
     const request = startRequest("127.0.0.1", port, "/");
     const connectedAt = await Promise.race([request.connected.then(() => Date.now()), request.response.then(() => Date.now())]);

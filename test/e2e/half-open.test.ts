@@ -16,13 +16,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { e2eSkipReason } from "../support/netns.ts";
+import { missingTool } from "../support/tools.ts";
 import { startLauncher, NODE_FIXTURE, type CliResult } from "../support/launcher.ts";
 import { startLoad, describeLoad, type LoadResult } from "../support/load.ts";
 import { setTcpMigrateReq } from "../support/scenario.ts";
 import { AckDelay } from "../support/half-open.ts";
 import { listeningSockets } from "../../src/net/sock-diag.ts";
 
-const skip = e2eSkipReason();
+const skip = e2eSkipReason() ?? missingTool("tc", "ip");
 if (skip) console.log(`test/e2e/half-open.test.ts skipped: ${skip}`);
 
 /** Delay of the clients' segments per hold, as in DESIGN.md §1, and the gap between two holds. */

@@ -9,7 +9,6 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { spawn } from "node:child_process";
-import { readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createHoldStrategy, type HoldStrategyName } from "../../src/handoff/registry.ts";
 import { nftTableName } from "../../src/handoff/hold/nft.ts";
@@ -18,53 +17,20 @@ import { ifbName, tcPrefs } from "../../src/handoff/hold/tc.ts";
 import type { HandoffContext } from "../../src/handoff/strategy.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 import { runCommand } from "../../src/sys/run-command.ts";
+import { missingHandoffTool } from "../support/tools.ts";
+import { e2eSkipReason } from "../support/netns.ts";
+import { sleep } from "../support/wait.ts";
 
 type HoldName = HoldStrategyName;
 const NAMES: HoldName[] = ["nft", "iptables", "tc"];
 /** Ports 2171x (nft), 2172x (iptables), 2173x (tc): +0 hold, +1 dead-man, +2 sweep. */
 const BASE_PORT: Record<HoldName, number> = { nft: 21710, iptables: 21720, tc: 21730 };
-const SKIP = skipReason();
+const SKIP = e2eSkipReason();
 if (SKIP) console.log(`test/e2e/holds.test.ts skipped: ${SKIP}`);
 /** Per test, not per describe: bun then counts each as skipped instead of hiding it. */
 const OPTIONS = { timeout: 30_000, skip: SKIP };
 
-function ppidOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return 0;
-  }
-}
-
-function netns(pid: number | "self"): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/net`);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Why these tests must not run here, or undefined when they may: root, and a network namespace
- * other than pid 1's. Some sandboxes hide pid 1's namespace; then one of our ancestors' must differ
- * (as after `unshare -n`), which proves the rules land in a namespace made for us.
- */
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root";
-  const own = netns("self");
-  if (!own) return "cannot read /proc/self/ns/net";
-  const init = netns(1);
-  if (init !== undefined) return init === own ? `same network namespace as pid 1 (${own}): run under unshare -n` : undefined;
-  for (let pid = ppidOf(process.pid); pid > 1; pid = ppidOf(pid)) {
-    const theirs = netns(pid);
-    if (theirs !== undefined && theirs !== own) return undefined;
-  }
-  return `cannot prove a private network namespace (pid 1's is unreadable, every ancestor shares ${own}): run under unshare -n`;
-}
-
 const now = () => performance.now();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Servers on 127.0.0.1:port and [::1]:port that accept and close at once; returns a closer. */
 async function listenBoth(port: number): Promise<() => Promise<void>> {
@@ -183,13 +149,14 @@ async function holdingChild(name: HoldName, tag: string, port: number, holdTimeo
 
 for (const name of NAMES) {
   const strategy = createHoldStrategy(name);
+  const options = { ...OPTIONS, skip: SKIP ?? missingHandoffTool(name) };
   describe(`${name} hold (e2e)`, () => {
-    test("is available as root", OPTIONS, async () => {
+    test("is available as root", options, async () => {
       const availability = await strategy.available();
       assert.equal(availability.ok, true, JSON.stringify(availability));
     });
 
-    test("holds SYNs (IPv4 and IPv6) while gated, lets them through after release", OPTIONS, async () => {
+    test("holds SYNs (IPv4 and IPv6) while gated, lets them through after release", options, async () => {
       const tag = `e2e-${name}-${process.pid}`;
       const port = BASE_PORT[name];
       const closeServers = await listenBoth(port);
@@ -221,7 +188,7 @@ for (const name of NAMES) {
       }
     });
 
-    test("a SIGKILLed launcher's hold ends by the deadline (dead-man / kernel timeout)", OPTIONS, async () => {
+    test("a SIGKILLed launcher's hold ends by the deadline (dead-man / kernel timeout)", options, async () => {
       const tag = `e2e-${name}-dm-${process.pid}`;
       const port = BASE_PORT[name] + 1;
       const holdTimeoutMs = 2000;
@@ -251,7 +218,7 @@ for (const name of NAMES) {
       }
     });
 
-    test("sweep removes what a hold left behind, and only for its tag", OPTIONS, async () => {
+    test("sweep removes what a hold left behind, and only for its tag", options, async () => {
       const tag = `e2e-${name}-sweep-${process.pid}`;
       const other = `${tag}-other`;
       const port = BASE_PORT[name] + 2;

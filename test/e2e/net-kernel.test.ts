@@ -8,7 +8,6 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readlinkSync, readFileSync } from "node:fs";
 import { C, socket, connectRaw, close, pidfdOpen, pidfdGetfd } from "../../src/sys/libc.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 import { openListener, closeListener, type Listener } from "../../src/net/listener.ts";
@@ -19,17 +18,23 @@ import { attachSteering, detachSteering, ReuseportGroup } from "../../src/net/re
 import { processTree, socketInodesOf, epollWatchedInodes, blockedAcceptFds, isAlive, processState } from "../../src/net/proc.ts";
 import { readCounters, counterDelta } from "../../src/net/kernel-counters.ts";
 import { readSysctl } from "../../src/sys/sysctl.ts";
+import { e2eSkipReason } from "../support/netns.ts";
+import { missingTool } from "../support/tools.ts";
+import { sleep, waitFor as waitUntil } from "../support/wait.ts";
 
 const EINPROGRESS = 115;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+/** Polls the kernel every 5 ms (sock_diag and /proc reads take microseconds). */
+function waitFor(what: string, condition: () => boolean, timeoutMs = 3000): Promise<boolean> {
+  return waitUntil(condition, { what, timeoutMs, intervalMs: 5 });
 }
+
+/** The accept() test's server is a python3 script (missingTool prints the reason it skips). */
+const NO_PYTHON = missingTool("python3");
+/** The half-open test drops final ACKs with iptables: root, and never the host's firewall. */
+const NOT_E2E = e2eSkipReason();
+if (NOT_E2E) console.log(`test/e2e/net-kernel.test.ts: halfOpenOlderThan skipped: ${NOT_E2E}`);
+const HALF_OPEN_SKIP = NOT_E2E ?? missingTool("iptables");
 
 /** Opens `count` non-blocking client connections to host:port; the caller closes the fds. */
 function connectClients(host: string, port: number, count: number): number[] {
@@ -54,21 +59,6 @@ function closeAll(fds: number[]): void {
 
 function listenOn(text: string, backlog = 128): Listener {
   return openListener(parseListenAddress(text), backlog);
-}
-
-/**
- * True inside a network namespace of its own. PID 1's namespace link is unreadable in some
- * sandboxes; then a namespace whose only interface is `lo` (what `unshare -n` gives) counts.
- */
-function privateNetns(): boolean {
-  const mine = readlinkSync("/proc/self/ns/net");
-  try {
-    return readlinkSync("/proc/1/ns/net") !== mine;
-  } catch {
-    const interfaces = readFileSync("/proc/net/dev", "utf8").split("\n").slice(2)
-      .map((line) => line.split(":")[0]!.trim()).filter((name) => name !== "");
-    return interfaces.length === 1 && interfaces[0] === "lo";
-  }
 }
 
 describe("sock_diag", () => {
@@ -317,13 +307,9 @@ describe("/proc readers and pidfd_getfd against a real server", () => {
     assert.equal(processState(2 ** 22 + 1), undefined); // above pid_max: never a process
   });
 
-  test("blockedAcceptFds sees a thread sleeping in accept(), and on which fd", async () => {
+  test("blockedAcceptFds sees a thread sleeping in accept(), and on which fd", { skip: NO_PYTHON }, async () => {
     const script = "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
       "s.bind(('127.0.0.1',37422))\ns.listen()\nprint('fd',s.fileno(),flush=True)\ns.accept()\n";
-    if (spawnSync("python3", ["-c", "pass"]).status !== 0) {
-      console.log("skipped: blockedAcceptFds needs python3 for a server that blocks in accept()");
-      return;
-    }
     const child = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"], detached: true });
     try {
       const fd = Number((await lineFrom(child, /fd (\d+)/))[1]);
@@ -360,20 +346,13 @@ describe("kernel counters", () => {
 });
 
 describe("half-open requests (private network namespace only)", () => {
-  test("halfOpenOlderThan counts SYN_RECV requests by age, and retransmitted ones always", async () => {
-    if (!privateNetns()) {
-      console.log("skipped: halfOpenOlderThan drops final ACKs with iptables, which runs only in a private network namespace " +
-        "(e.g. unshare -n sh -c 'ip link set lo up && bun test test/e2e/net-kernel.test.ts')");
-      return;
-    }
+  test("halfOpenOlderThan counts SYN_RECV requests by age, and retransmitted ones always", { skip: HALF_OPEN_SKIP }, async () => {
     const port = 37420;
     // Drop the client's final ACK (a pure ACK to the port): the server keeps a request socket.
     const rule = ["INPUT", "-p", "tcp", "--dport", String(port), "--tcp-flags", "ALL", "ACK", "-j", "DROP"];
     const insert = spawnSync("iptables", ["-w", "-I", ...rule], { encoding: "utf8" });
-    if (insert.status !== 0) {
-      console.log(`skipped: iptables failed: ${insert.stderr || insert.error}`);
-      return;
-    }
+    // Root in a private namespace with iptables installed: a rule that cannot be inserted is a failure.
+    assert.equal(insert.status, 0, `iptables -I failed: ${insert.stderr || insert.error}`);
     const listener = listenOn(`127.0.0.1:${port}`);
     const clients: number[] = [];
     try {

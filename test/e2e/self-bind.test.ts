@@ -13,6 +13,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { e2eSkipReason } from "../support/netns.ts";
+import { missingHandoffTool, missingTool } from "../support/tools.ts";
 import { runScenario, describeRun, setTcpMigrateReq, failedUpgradesUnderLoad, statusOf, assertStillServing, type ScenarioResult } from "../support/scenario.ts";
 import { startLauncher } from "../support/launcher.ts";
 import { startLoad, describeLoad } from "../support/load.ts";
@@ -85,7 +86,7 @@ let port = 25100;
 for (const c of STRATEGIES) {
   const p = port++;
   const loss = c.expect.rare ? "at most 1 failed per 10,000 connections" : "0 failed connections";
-  test(`self-bind Bun.serve: --handoff ${c.name} — ${UPGRADES} upgrades under load, ${loss}`, { skip }, async () => {
+  test(`self-bind Bun.serve: --handoff ${c.name} — ${UPGRADES} upgrades under load, ${loss}`, { skip: skip ?? missingHandoffTool(c.name) }, async () => {
     assertScenario(await selfBindScenario(p, BUN_SERVER, c), c.expect);
   });
 }
@@ -106,7 +107,7 @@ port = 25200;
 for (const c of STRATEGIES.filter((c) => c.name !== "migrate")) {
   const p = port++;
   const loss = c.expect.rare ? "at most 1 failed per 10,000 connections" : "0 failed connections";
-  test(`self-bind Deno.serve: --handoff ${c.name} — ${UPGRADES} upgrades under load, ${loss}`, { skip }, async () => {
+  test(`self-bind Deno.serve: --handoff ${c.name} — ${UPGRADES} upgrades under load, ${loss}`, { skip: skip ?? missingHandoffTool(c.name) }, async () => {
     assertScenario(await selfBindScenario(p, DENO_SERVER, c), c.expect);
   });
 }
@@ -114,7 +115,7 @@ for (const c of STRATEGIES.filter((c) => c.name !== "migrate")) {
 // ── 3. Two sockets per generation (two Bun worker processes, each binding with reusePort) ───────
 const TWO_SOCKETS = /generation \d+ has 2 socket\(s\) per address: steering by index needs exactly one/;
 
-test(`self-bind, two sockets per generation: auto picks tc, not steer (tcp_migrate_req=0) — ${UPGRADES} upgrades, at most 1 failed per 10,000`, { skip }, async () => {
+test(`self-bind, two sockets per generation: auto picks tc, not steer (tcp_migrate_req=0) — ${UPGRADES} upgrades, at most 1 failed per 10,000`, { skip: skip ?? missingHandoffTool("tc") }, async () => {
   const result = await selfBindScenario(25300, BUN_TWO_WORKERS, { name: "auto", args: ["--handoff", "auto"], expect: { strategy: "tc" } });
   assertScenario(result, { strategy: "tc", reason: TWO_SOCKETS, rare: true });
 });
@@ -175,7 +176,7 @@ test(`self-bind Bun.serve: keep-alive load across ${UPGRADES} upgrades (Connecti
 // ── 7. A foreign socket in the reuseport group ──────────────────────────────────────────────────
 // No load here: the foreign socket gets its share of connections and never accepts them.
 
-test("self-bind: a foreign SO_REUSEPORT socket bound before the launcher → status warns, auto does not steer", { skip }, async () => {
+test("self-bind: a foreign SO_REUSEPORT socket bound before the launcher → status warns, auto does not steer", { skip: skip ?? missingTool("python3") }, async () => {
   setTcpMigrateReq(0);
   const port = 25600;
   const foreign = await startForeignListener("127.0.0.1", port);
@@ -199,7 +200,7 @@ test("self-bind: a foreign SO_REUSEPORT socket bound before the launcher → sta
   }
 });
 
-test("self-bind: a foreign SO_REUSEPORT socket that appears while serving → auto does not steer; status warns after the upgrade", { skip }, async () => {
+test("self-bind: a foreign SO_REUSEPORT socket that appears while serving → auto does not steer; status warns after the upgrade", { skip: skip ?? missingTool("python3") }, async () => {
   setTcpMigrateReq(0);
   const port = 25610;
   const launcher = await startLauncher(["--self-bind", "--cmd", BUN_SERVER, "--listen", `127.0.0.1:${port}`, "--name", `sb${port}`, "--handoff", "auto"]);
@@ -224,7 +225,7 @@ test("self-bind: a foreign SO_REUSEPORT socket that appears while serving → au
 // Fails with src as of this writing: the warning is only computed when a generation becomes ready
 // (Supervisor.adoptListeners), so a foreign socket that joins later is invisible to `status` until
 // the next upgrade — while it is already taking its share of the connections.
-test("self-bind: a foreign SO_REUSEPORT socket that appears while serving → status warns at once (no upgrade needed)", { skip }, async () => {
+test("self-bind: a foreign SO_REUSEPORT socket that appears while serving → status warns at once (no upgrade needed)", { skip: skip ?? missingTool("python3") }, async () => {
   const port = 25620;
   const launcher = await startLauncher(["--self-bind", "--cmd", BUN_SERVER, "--listen", `127.0.0.1:${port}`, "--name", `sb${port}`]);
   let foreign: Awaited<ReturnType<typeof startForeignListener>> | undefined;

@@ -5,10 +5,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync as existsSyncPath } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { e2eSkipReason } from "../support/netns.ts";
+import { missingTool } from "../support/tools.ts";
 import { launcherArgv, NODE_FIXTURE, runCli } from "../support/launcher.ts";
 import { startLoad, describeLoad } from "../support/load.ts";
 import { openNotifyReceiver, type NotifyMessage } from "../../src/systemd/notify-receiver.ts";
@@ -125,7 +126,7 @@ test("--pid-file holds the launcher's pid (constant across upgrades) and is remo
   }
 });
 
-test("--ready notify: a generation is ready when it sends READY=1 to the launcher's NOTIFY_SOCKET, and not before", { skip: skip ?? (existsSyncPath("/usr/bin/systemd-notify") || existsSyncPath("/bin/systemd-notify") ? undefined : "systemd-notify not installed (Debian package systemd)") }, async () => {
+test("--ready notify: a generation is ready when it sends READY=1 to the launcher's NOTIFY_SOCKET, and not before", { skip: skip ?? missingTool("systemd-notify") }, async () => {
   const { failedUpgradesUnderLoad } = await import("../support/scenario.ts");
   const { startLauncher } = await import("../support/launcher.ts");
   // Positive: generations that notify become ready through READY=1, matched to them by sender pid.

@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { e2eSkipReason } from "../support/netns.ts";
+import { missingHandoffTool } from "../support/tools.ts";
 import { runScenario, describeRun, setTcpMigrateReq } from "../support/scenario.ts";
 import { fixture } from "../support/launcher.ts";
 
@@ -20,7 +21,7 @@ const zeroLoss: [string, string[]][] = [
 ];
 
 for (const [name, args] of zeroLoss) {
-  test(`upgrade under load: ${name} — ${UPGRADES} upgrades, 0 failed connections`, { skip }, async () => {
+  test(`upgrade under load: ${name} — ${UPGRADES} upgrades, 0 failed connections`, { skip: skip ?? missingHandoffTool(name) }, async () => {
     const result = await runScenario({ port: port++, launcherArgs: args, upgrades: UPGRADES });
     assert.equal(result.upgrades.filter((u) => u.code === 0).length, UPGRADES, describeRun(result));
     assert.ok(result.load.ok > 2000, `too little load to mean anything: ${describeRun(result)}`);
@@ -36,7 +37,7 @@ const rareLoss: [string, string[]][] = [
 ];
 
 for (const [name, args] of rareLoss) {
-  test(`upgrade under load: ${name} — ${UPGRADES} upgrades, at most 1 failed per 10,000 connections`, { skip }, async () => {
+  test(`upgrade under load: ${name} — ${UPGRADES} upgrades, at most 1 failed per 10,000 connections`, { skip: skip ?? missingHandoffTool(name) }, async () => {
     let result;
     try {
       result = await runScenario({ port: port++, launcherArgs: args, upgrades: UPGRADES });

@@ -23,6 +23,7 @@
  */
 import { execFile } from "node:child_process";
 import dgram from "node:dgram";
+import { sleep } from "./wait.ts";
 
 /** Filter priority of our filters on lo's ingress (the tc strategy uses 0xc000 and above). */
 const PREF = 7;
@@ -59,8 +60,6 @@ async function must(argv: string[], tolerate?: RegExp): Promise<void> {
     throw new Error(`${argv.join(" ")}: ${result.stderr.trim() || `exit ${result.code}`}`);
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Delays client→server segments (all but SYNs) to one port on lo, on demand. */
 export class AckDelay {

@@ -129,6 +129,3 @@ export async function startLauncher(args: string[], options: { env?: Record<stri
   }
   return launcher;
 }
-
-/** Sleeps `ms`. */
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import net from "node:net";
 import process from "node:process";
 import { execFileSync } from "node:child_process";
+import { missingTool } from "./tools.ts";
 
 /** True when the effective uid is 0. */
 export function isRoot(): boolean {
@@ -87,8 +88,9 @@ export function e2eSkipReason(): string | undefined {
   if (process.platform !== "linux") return `end-to-end tests need Linux (this is ${process.platform})`;
   if (!isRoot()) return "end-to-end tests need root (they change firewall rules and qdiscs); run them as root inside `unshare -n`";
   if (!inPrivateNetns()) {
+    const tools = missingTool("unshare", "ip");
     return "end-to-end tests must run in a private network namespace so the host's network is never touched: " +
-      "run them under `unshare -n sh -c 'ip link set lo up && …'`";
+      (tools ? `\`npm test\` makes one with unshare and ip, but ${tools}` : "run them under `unshare -n sh -c 'ip link set lo up && …'`");
   }
   if (!loopbackUp()) return "loopback is down in this network namespace: run `ip link set lo up` first";
   return undefined;

@@ -5,17 +5,40 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { armDeadman, deadmanArgv, deadmanShell } from "../../src/handoff/hold/deadman.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
 const SLOW = { timeout: 10_000 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (condition()) return true;
-    await sleep(20);
+/** Fields 5 and 6 of /proc/<pid>/stat (after the parenthesised name): process group and session. */
+function groupAndSession(pid: number): { pgrp: number; session: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const [, , pgrp, session] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { pgrp: Number(pgrp), session: Number(session) };
+}
+
+/** Live (non-zombie) processes in process group `pgid`: the dead-man and whatever it runs. */
+function groupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(pgrp) === pgid && state !== "Z") members.push(Number(entry));
+    } catch {
+      // Exited meanwhile.
+    }
   }
-  return condition();
+  return members;
+}
+
+/** Open fds of `pid`, sorted; [] once it is gone. */
+function fdsOf(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).sort();
+  } catch {
+    return [];
+  }
 }
 
 function tempDir(): string {
@@ -56,17 +79,22 @@ describe("armDeadman", () => {
     const dir = tempDir();
     try {
       const out = join(dir, "out");
+      const stamp = join(dir, "ran-at");
       const odd = `a b "c" $(x) ';' \\`;
       const started = Date.now();
       const deadman = armDeadman([
+        ["/bin/sh", "-c", 'date +%s%3N > "$0"', stamp], // when the commands start, in epoch ms
         ["/bin/sh", "-c", 'printf "%s|%s\\n" "$0" "$1" >> "$2"', "first", odd, out],
         ["/nonexistent/command"],
         ["/bin/sh", "-c", 'printf "%s\\n" "$0" >> "$1"', "third", out],
       ], 300);
       assert.ok(deadman.pid > 0 && deadman.armed);
-      await sleep(150);
-      assert.equal(existsSync(out), false, "ran before the deadline");
-      assert.ok(await waitFor(() => existsSync(out) && readFileSync(out, "utf8").includes("third"), 3000), "did not run");
+      assert.ok(deadman.deadline >= started + 300, "the deadline is 300 ms after arming");
+      await waitFor(() => existsSync(out) && readFileSync(out, "utf8").includes("third"), { what: "the dead-man's commands to run", timeoutMs: 3000 });
+      // Not early: the commands started no sooner than the deadline.
+      const ranAt = Number(readFileSync(stamp, "utf8"));
+      assert.ok(Number.isFinite(ranAt) && ranAt > 0, `date printed ${JSON.stringify(readFileSync(stamp, "utf8"))}`);
+      assert.ok(ranAt >= deadman.deadline, `ran ${deadman.deadline - ranAt} ms before the deadline`);
       assert.ok(Date.now() - started >= 300);
       assert.equal(readFileSync(out, "utf8"), `first|${odd}\nthird\n`);
     } finally {
@@ -77,12 +105,10 @@ describe("armDeadman", () => {
   test("lives in its own session with only fds 0-2", SLOW, async () => {
     const deadman = armDeadman([["/bin/true"]], 5000);
     try {
-      await sleep(100);
-      const stat = readFileSync(`/proc/${deadman.pid}/stat`, "utf8");
-      const [, , pgrp, session] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      assert.equal(Number(session), deadman.pid);
-      assert.equal(Number(pgrp), deadman.pid);
-      assert.deepEqual(readdirSync(`/proc/${deadman.pid}/fd`).sort(), ["0", "1", "2"]);
+      // Its first line closes what it inherited: wait (bounded) until the shell has run it.
+      await waitFor(() => fdsOf(deadman.pid).join(",") === "0,1,2", { what: () => `the dead-man to keep only fds 0-2 (has ${fdsOf(deadman.pid).join(",")})`, timeoutMs: 3000 });
+      assert.deepEqual(groupAndSession(deadman.pid), { pgrp: deadman.pid, session: deadman.pid });
+      assert.deepEqual(fdsOf(deadman.pid), ["0", "1", "2"]);
     } finally {
       deadman.disarm();
     }
@@ -96,9 +122,11 @@ describe("armDeadman", () => {
       deadman.disarm();
       deadman.disarm();
       assert.equal(deadman.armed, false);
-      await sleep(500);
+      // Nothing of its group may survive (its `sleep` child included): then nothing can run the command.
+      await waitFor(() => groupMembers(deadman.pid).length === 0, { what: () => `the dead-man's group to exit (left: ${groupMembers(deadman.pid).join(", ")})`, timeoutMs: 1000 });
+      // And past the deadline the command has not run.
+      await sleep(Math.max(0, deadman.deadline + 100 - Date.now()));
       assert.equal(existsSync(out), false);
-      assert.ok(await waitFor(() => !existsSync(`/proc/${deadman.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${deadman.pid}/status`, "utf8")), 1000), "still running");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { hookEnv, hookReleaseArgv, hookStrategy } from "../../src/handoff/hook.ts";
 import { HandoffError, type HandoffContext } from "../../src/handoff/strategy.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
+import { waitFor } from "../support/wait.ts";
 
 const SLOW = { timeout: 10_000 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function context(holdTimeoutMs = 5000): HandoffContext {
   return {
@@ -113,9 +113,12 @@ describe("hook", () => {
   test("the dead-man runs release if the launcher never does", SLOW, async () => {
     const { dir, script, log } = hookScript();
     try {
+      const gatedAt = Date.now();
       await hookStrategy([script]).gate(context(300));
-      await sleep(1000);
-      const lines = readFileSync(log, "utf8").trim().split("\n");
+      const logLines = () => readFileSync(log, "utf8").trim().split("\n");
+      await waitFor(() => logLines().length >= 2, { what: () => `the dead-man to run "release" (log: ${JSON.stringify(logLines())})`, timeoutMs: 3000 });
+      assert.ok(Date.now() - gatedAt >= 300, "released before the 300 ms deadline");
+      const lines = logLines();
       assert.deepEqual(lines.map((l) => l.split(" ")[0]), ["hold", "release"]);
       assert.match(lines[1]!, /ports=8080,8443 .* gen=4 old=3 tag=web$/);
     } finally {

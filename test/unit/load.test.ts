@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startLoad, runLoad, describeLoad, type LoadResult } from "../support/load.ts";
 import { freePort, httpGet } from "../support/netns.ts";
+import { missingTool } from "../support/tools.ts";
 
 const FD3_SERVER = fileURLToPath(new URL("../fixtures/node-fd3-server.mjs", import.meta.url));
 
@@ -103,7 +104,7 @@ function assertOnly(result: LoadResult, kind: keyof LoadResult["failures"]): voi
   assert.ok(result.errorSamples.length > 0 && result.errorSamples.every((s) => s.kind === kind), msg);
 }
 
-test("load against node-fd3-server on fd 3: all ok, none failed", { timeout: 30_000 }, async () => {
+test("load against node-fd3-server on fd 3: all ok, none failed", { timeout: 30_000, skip: missingTool("python3") }, async () => {
   const server = await startFd3Server({ FIXTURE_VERSION: "t1" });
   try {
     const res = await httpGet("127.0.0.1", server.port, "/", 5000);

@@ -10,9 +10,23 @@ import type { HandoffStrategy, HandoffContext } from "../../src/handoff/strategy
 
 interface FakeGen { number: number; pid: number }
 
+/**
+ * What each fake step costs on the fake clock (ms). The pipeline reads the clock itself; distinct
+ * costs make every duration in the report come out as one number only the right subtraction gives.
+ */
+const COST = { spawn: 10, ready: 100, gate: 3, drain: 40, retire: 1, gone: 20, release: 2 };
+const START = 1000;
+
 function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides: Partial<HandoffStrategy> = {}) {
   const calls: string[] = [];
-  let clock = 0;
+  const progress: string[] = [];
+  const rollbacks: string[] = [];
+  const drainArgs: { gateAt: number; deadline: number; kernelMigrates: boolean }[] = [];
+  const goneDeadlines: number[] = [];
+  let clock = START;
+  const advance = (ms: number) => { clock += ms; };
+  // Kernel counters move only during the drain (2 drops): the report must show exactly that delta.
+  const kernel = { ListenDrops: 5, OutRsts: 9 };
   const old: FakeGen = { number: 1, pid: 100 };
   const drained: DrainResult = { queuedAtGate: 7, halfOpenAtGate: 2, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
   const context = (o: FakeGen, n: FakeGen): HandoffContext => ({
@@ -20,31 +34,40 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
     log: () => {}, steering: { pointAt: (which) => calls.push(`steer:${which}`) },
   });
   const ports: UpgradePorts<FakeGen> = {
-    now: () => (clock += 5),
-    spawn: async () => { calls.push("spawn"); return { number: 2, pid: 200 }; },
-    waitReady: async () => { calls.push("ready"); return "epoll"; },
+    now: () => clock,
+    spawn: async () => { calls.push("spawn"); advance(COST.spawn); return { number: 2, pid: 200 }; },
+    waitReady: async () => { calls.push("ready"); advance(COST.ready); return "epoll"; },
     isAlive: () => true,
     context: (o, n) => { calls.push("context"); return context(o, n); },
-    drain: async () => { calls.push("drain"); return drained; },
+    drain: async (_context, gateAt, deadline, kernelMigrates) => {
+      calls.push("drain");
+      drainArgs.push({ gateAt, deadline, kernelMigrates });
+      advance(COST.drain);
+      kernel.ListenDrops += 2;
+      return drained;
+    },
     closeLauncherCopies: (g) => calls.push(`close-copies:${g.number}`),
-    retire: (g) => calls.push(`retire:${g.number}`),
-    waitListenersGone: async (g) => { calls.push(`gone:${g.number}`); return true; },
-    rollback: async (g) => { calls.push(`rollback:${g.number}`); },
+    retire: (g) => { calls.push(`retire:${g.number}`); advance(COST.retire); },
+    waitListenersGone: async (g, deadline) => { calls.push(`gone:${g.number}`); goneDeadlines.push(deadline); advance(COST.gone); return true; },
+    rollback: async (g, reason) => { calls.push(`rollback:${g.number}`); rollbacks.push(reason); },
     promote: (o, n) => calls.push(`promote:${o.number}->${n.number}`),
-    counters: () => ({ ListenDrops: calls.length }),
-    progress: () => {},
+    counters: () => ({ ...kernel }),
+    progress: (step) => progress.push(step),
     ...overrides,
   };
   const strategy: HandoffStrategy = {
     name: "steer",
     available: async () => ({ ok: true }),
     sweep: async () => [],
-    gate: async () => { calls.push("gate"); },
-    release: async () => { calls.push("release"); },
+    gate: async () => { calls.push("gate"); advance(COST.gate); },
+    release: async () => { calls.push("release"); advance(COST.release); },
     ...strategyOverrides,
   };
-  return { calls, ports, strategy, old };
+  return { calls, progress, rollbacks, drainArgs, goneDeadlines, ports, strategy, old };
 }
+
+/** The step order of an upgrade that completes, for a strategy that drains. */
+const FULL = ["spawn", "ready", "context", "gate", "drain", "close-copies:1", "promote:1->2", "retire:1", "gone:1", "release", "steer:new"];
 
 async function failure(promise: Promise<unknown>): Promise<UpgradeFailedError> {
   try {
@@ -57,38 +80,69 @@ async function failure(promise: Promise<unknown>): Promise<UpgradeFailedError> {
 }
 
 test("pipeline: steps run in order; launcher copies close before the old generation is signalled", async () => {
-  const { calls, ports, strategy, old } = setup();
+  const { calls, progress, drainArgs, goneDeadlines, ports, strategy, old } = setup();
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
-  assert.deepEqual(calls, ["spawn", "ready", "context", "gate", "drain", "close-copies:1", "promote:1->2", "retire:1", "gone:1", "release", "steer:new"]);
-  assert.equal(report.ok, true);
-  assert.equal(report.from, 1);
-  assert.equal(report.to, 2);
-  assert.equal(report.queuedAtGate, 7);
-  assert.equal(report.readyVia, "epoll");
-  assert.ok((report.holdMs ?? 0) > 0 && (report.handoffMs ?? 0) >= (report.holdMs ?? 0));
-  assert.ok("ListenDrops" in report.kernel);
+  assert.deepEqual(calls, FULL);
+  assert.deepEqual(progress, ["spawn", "ready", "gate", "drain", "release"]);
+  // Clock: spawn 1010, ready 1110, gate 1113, drain 1153, retire 1154, gone 1174, release 1176.
+  const gateAt = START + COST.spawn + COST.ready + COST.gate;
+  assert.deepEqual(drainArgs, [{ gateAt, deadline: gateAt + 2000, kernelMigrates: false }], "the drain is bounded by --handoff-timeout from the gate");
+  assert.deepEqual(goneDeadlines, [gateAt + COST.drain + COST.retire + 2000], "the wait for the old listeners is bounded from the stop signal");
+  assert.deepEqual(report, {
+    ok: true, from: 1, to: 2, strategy: "steer", readyVia: "epoll",
+    readyMs: COST.spawn + COST.ready,
+    drainMs: COST.drain,
+    queuedAtGate: 7, halfOpenAtGate: 2,
+    retireMs: COST.retire + COST.gone,
+    holdMs: COST.drain + COST.retire + COST.gone + COST.release, // gate → release
+    handoffMs: COST.gate + COST.drain + COST.retire + COST.gone + COST.release, // ready → release
+    totalMs: 176,
+    kernel: { ListenDrops: 2, OutRsts: 0 }, // counters read before the spawn and after the release
+    warnings: [],
+  });
 });
 
 test("pipeline: a generation that never becomes ready is rolled back; the old one is never touched", async () => {
-  const { calls, ports, strategy, old } = setup({ waitReady: async () => { throw new Error("generation 2 did not become ready: it exited (exit 3)"); } });
+  const { calls, rollbacks, ports, strategy, old } = setup({ waitReady: async () => { throw new Error("generation 2 did not become ready: it exited (exit 3)"); } });
   const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
   assert.deepEqual(calls, ["spawn", "rollback:2"]);
+  assert.deepEqual(rollbacks, ["generation 2 did not become ready: it exited (exit 3)"]);
+  assert.equal(error.report.ok, false);
+  assert.equal(error.report.to, 2);
   assert.equal(error.report.rolledBack, true);
-  assert.match(error.message, /exit 3.*rolled back, generation 1 is still serving/);
+  assert.equal(error.report.totalMs, COST.spawn);
+  assert.equal(error.message, "generation 2 did not become ready: it exited (exit 3); rolled back, generation 1 is still serving");
+  assert.equal(error.report.error, error.message);
 });
 
 test("pipeline: a generation that dies right after ready is rolled back before the gate", async () => {
-  const { calls, ports, strategy, old } = setup({ isAlive: () => false });
+  const { calls, rollbacks, ports, strategy, old } = setup({ isAlive: () => false });
   const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
   assert.deepEqual(calls, ["spawn", "ready", "rollback:2"]);
-  assert.match(error.message, /exited right after it was ready/);
+  assert.deepEqual(rollbacks, ["exited right after it was ready"]);
+  assert.equal(error.report.rolledBack, true);
+  assert.equal(error.message, "generation 2 exited right after it was ready; rolled back, generation 1 is still serving");
 });
 
 test("pipeline: a failed gate releases and rolls back", async () => {
-  const { calls, ports, strategy, old } = setup({}, { gate: async () => { throw new Error("handoff nft: gate: nft: permission denied"); } });
+  const { calls, rollbacks, ports, strategy, old } = setup({}, { gate: async () => { throw new Error("handoff nft: gate: nft: permission denied"); } });
   const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
   assert.deepEqual(calls, ["spawn", "ready", "context", "release", "rollback:2"]);
-  assert.match(error.message, /permission denied/);
+  assert.deepEqual(rollbacks, ["handoff nft: gate: nft: permission denied"]);
+  assert.equal(error.report.rolledBack, true);
+  assert.deepEqual(error.report.warnings, []);
+  assert.equal(error.message, "handoff nft: gate: nft: permission denied; rolled back, generation 1 is still serving");
+});
+
+test("pipeline: a failed gate whose release fails too still rolls back, and says so", async () => {
+  const { calls, ports, strategy, old } = setup({}, {
+    gate: async () => { throw new Error("gate: boom"); },
+    release: async () => { calls.push("release"); throw new Error("release: also boom"); },
+  });
+  const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
+  assert.deepEqual(calls, ["spawn", "ready", "context", "release", "rollback:2"]);
+  assert.deepEqual(error.report.warnings, ["release after failure: release: also boom"]);
+  assert.equal(error.report.rolledBack, true);
 });
 
 test("pipeline: an old queue that does not drain in time → the healthy new generation keeps the traffic, with a warning", async () => {
@@ -96,43 +150,79 @@ test("pipeline: an old queue that does not drain in time → the healthy new gen
   const { calls, ports, strategy, old } = setup({ drain: async () => { calls.push("drain"); return { queuedAtGate: 9, halfOpenAtGate: 0, complete: false, queuedLeft: 4, halfOpenLeft: 0 }; } });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
   assert.equal(report.ok, true);
-  assert.ok(!calls.some((c) => c.startsWith("rollback")), "the new generation must not be killed");
+  assert.deepEqual(calls, FULL, "the new generation must not be killed: no rollback, the upgrade goes on");
+  assert.equal(report.queuedAtGate, 9);
   assert.equal(report.queuedLeft, 4);
-  assert.match(report.warnings.join(" "), /still had 4 connection\(s\) queued/);
+  assert.deepEqual(report.warnings, ["generation 1 still had 4 connection(s) queued after 2.0 s (is it accepting?); they are reset when it closes"]);
+});
+
+test("pipeline: with a strategy where the kernel migrates, an undrained queue is passed on and the warning says so", async () => {
+  const { drainArgs, ports, strategy, old } = setup({
+    drain: async (_c, gateAt, deadline, kernelMigrates) => {
+      drainArgs.push({ gateAt, deadline, kernelMigrates });
+      return { queuedAtGate: 3, halfOpenAtGate: 0, complete: false, queuedLeft: 1, halfOpenLeft: 0 };
+    },
+  }, { kernelMigrates: true });
+  const report = await runUpgrade(ports, strategy, old, undefined, 2000);
+  assert.equal(drainArgs[0]!.kernelMigrates, true);
+  assert.deepEqual(report.warnings, ["generation 1 still had 1 connection(s) queued after 2.0 s (is it accepting?); they are reset when it closes unless the kernel migrates them"]);
 });
 
 test("pipeline: only stale half-open requests left → proceeds with a warning", async () => {
-  const { ports, strategy, old } = setup({ drain: async () => ({ queuedAtGate: 0, halfOpenAtGate: 3, complete: false, queuedLeft: 0, halfOpenLeft: 1 }) });
+  const { calls, ports, strategy, old } = setup({ drain: async () => { calls.push("drain"); return { queuedAtGate: 0, halfOpenAtGate: 3, complete: false, queuedLeft: 0, halfOpenLeft: 1 }; } });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
   assert.equal(report.ok, true);
-  assert.match(report.warnings.join(" "), /1 half-open/);
+  assert.deepEqual(calls, FULL);
+  assert.equal(report.halfOpenAtGate, 3);
+  assert.equal(report.queuedLeft, undefined, "nothing was left queued");
+  assert.deepEqual(report.warnings, ["1 half-open request(s) older than the gate were still pending after 2.0 s (retransmitting clients?)"]);
 });
 
 test("pipeline: a new generation that dies during the drain rolls back and re-points to the old one", async () => {
-  let alive = true;
-  const { calls, ports, strategy, old } = setup({ isAlive: () => alive, drain: async () => { alive = false; calls.push("drain"); return { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }; } });
-  await failure(runUpgrade(ports, strategy, old, undefined, 2000));
+  const { calls, rollbacks, ports, strategy, old } = setup({ isAlive: () => !calls.includes("drain") });
+  const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
   assert.deepEqual(calls, ["spawn", "ready", "context", "gate", "drain", "steer:old", "release", "rollback:2"]);
+  assert.deepEqual(rollbacks, ["exited during the handoff"]);
+  assert.equal(error.report.rolledBack, true);
+  assert.equal(error.report.totalMs, COST.spawn + COST.ready + COST.gate + COST.drain + COST.release);
+  assert.deepEqual(error.report.kernel, { ListenDrops: 2, OutRsts: 0 }, "a failed upgrade reports the counters' delta too");
+  assert.equal(error.message, "generation 2 exited during the handoff; rolled back, generation 1 is still serving");
 });
 
 test("pipeline: strategies that do not gate (migrate, none) skip the drain", async () => {
-  const { calls, ports, strategy, old } = setup({}, { name: "migrate", drains: false });
+  const { calls, drainArgs, ports, strategy, old } = setup({}, { name: "migrate", drains: false });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
-  assert.ok(!calls.includes("drain"));
+  assert.deepEqual(calls, FULL.filter((c) => c !== "drain"));
+  assert.deepEqual(drainArgs, []);
   assert.equal(report.strategy, "migrate");
+  assert.equal(report.drainMs, 0, "no time spent draining");
+  assert.equal(report.queuedAtGate, 0);
+  assert.equal(report.halfOpenAtGate, 0);
+  assert.deepEqual(report.warnings, []);
 });
 
 test("pipeline: a spawn failure reports without a rollback", async () => {
-  const { calls, ports, strategy, old } = setup({ spawn: async () => { throw new Error("cannot listen on 127.0.0.1:8080: EMFILE"); } });
+  const { calls, progress, ports, strategy, old } = setup({ spawn: async () => { throw new Error("cannot listen on 127.0.0.1:8080: EMFILE"); } });
   const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
   assert.deepEqual(calls, []);
+  assert.deepEqual(progress, []);
   assert.equal(error.report.rolledBack, false);
-  assert.match(error.message, /EMFILE.*generation 1 is still serving/);
+  assert.equal(error.report.to, 2);
+  assert.equal(error.message, "generation 2 could not be started: cannot listen on 127.0.0.1:8080: EMFILE; generation 1 is still serving");
 });
 
 test("pipeline: a listener that stays open after the stop signal is a warning, and release still happens", async () => {
-  const { calls, ports, strategy, old } = setup({ waitListenersGone: async () => false });
+  const { calls, ports, strategy, old } = setup({ waitListenersGone: async (g) => { calls.push(`gone:${g.number}`); return false; } });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
-  assert.ok(calls.includes("release"));
-  assert.match(report.warnings.join(" "), /still had its listener open/);
+  assert.equal(report.ok, true);
+  assert.deepEqual(calls, FULL);
+  assert.deepEqual(report.warnings, ["generation 1 still had its listener open 2.0 s after the stop signal; it gets no new connections, and is killed after the drain timeout"]);
+});
+
+test("pipeline: a release that fails after the handoff is a warning; the upgrade stands and steering moves to the new generation", async () => {
+  const { calls, ports, strategy, old } = setup({}, { release: async () => { calls.push("release"); throw new Error("tc: qdisc change failed"); } });
+  const report = await runUpgrade(ports, strategy, old, undefined, 2000);
+  assert.equal(report.ok, true);
+  assert.deepEqual(calls, FULL);
+  assert.deepEqual(report.warnings, ["release: tc: qdisc change failed"]);
 });
