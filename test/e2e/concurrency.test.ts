@@ -9,6 +9,7 @@ import { e2eSkipReason } from "../support/netns.ts";
 import { missingHandoffTool } from "../support/tools.ts";
 import { startLauncher, NODE_FIXTURE } from "../support/launcher.ts";
 import { runScenario, describeRun } from "../support/scenario.ts";
+import { waitFor } from "../support/wait.ts";
 
 const skip = e2eSkipReason();
 
@@ -62,13 +63,15 @@ test("50 back-to-back upgrades leak no file descriptor and no process", { skip }
   const launcher = await startLauncher(["--cmd", `${NODE_FIXTURE} leak-check-23221`, "--listen", "127.0.0.1:23221", "--name", "leak"]);
   try {
     assert.equal((await launcher.cli(["upgrade"])).code, 0);
-    await waitFor(() => processesRunning("leak-check-23221").length === 1);
+    await waitFor(() => processesRunning("leak-check-23221").length === 1, { what: "generation 1 to exit after the first upgrade", timeoutMs: 15_000, intervalMs: 20 });
     const fdsBefore = fdCount(launcher.pid);
     for (let i = 0; i < 50; i++) {
       const result = await launcher.cli(["upgrade"]);
       assert.equal(result.code, 0, `upgrade ${i + 2}: ${result.stderr}`);
     }
-    await waitFor(() => processesRunning("leak-check-23221").length === 1);
+    await waitFor(() => processesRunning("leak-check-23221").length === 1, {
+      what: () => `one server process (running: ${processesRunning("leak-check-23221").join(", ")})`, timeoutMs: 15_000, intervalMs: 20,
+    });
     const servers = processesRunning("leak-check-23221");
     assert.equal(servers.length, 1, `server processes left: ${servers.join(", ")}`);
     const fdsAfter = fdCount(launcher.pid);
@@ -93,17 +96,11 @@ test("SIGTERM to the launcher mid-upgrade aborts it and stops everything gracefu
     assert.notEqual(result.code, 0, "an aborted upgrade must not report success");
     const exit = await launcher.exited;
     assert.equal(exit.code, 0, launcher.stderr());
-    await waitFor(() => processesRunning("abort-23231").length === 0);
+    await waitFor(() => processesRunning("abort-23231").length === 0, {
+      what: () => `every server process to exit (running: ${processesRunning("abort-23231").join(", ")})`, timeoutMs: 15_000, intervalMs: 20,
+    });
     assert.match(launcher.stderr(), /aborted/);
   } finally {
     await launcher.cleanup();
   }
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -12,13 +12,13 @@ import { e2eSkipReason } from "../support/netns.ts";
 import { missingTool } from "../support/tools.ts";
 import { launcherArgv, NODE_FIXTURE, runCli } from "../support/launcher.ts";
 import { startLoad, describeLoad } from "../support/load.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 import { openNotifyReceiver, type NotifyMessage } from "../../src/systemd/notify-receiver.ts";
 import { monotonicUsec } from "../../src/systemd/notify.ts";
 import { openListener, closeListener } from "../../src/net/listener.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 
 const skip = e2eSkipReason();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("sd_notify: READY, RELOADING+MONOTONIC_USEC, READY, (failed) RELOADING, READY, STOPPING — all from the launcher's pid", { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "reuse-run-notify-"));
@@ -30,22 +30,17 @@ test("sd_notify: READY, RELOADING+MONOTONIC_USEC, READY, (failed) RELOADING, REA
   const launcher = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   launcher.stderr!.on("data", (d) => (stderr += d));
-  const waitFor = async (predicate: () => boolean, what: string) => {
-    const deadline = Date.now() + 20_000;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`no ${what}; got ${JSON.stringify(messages.map((m) => m.raw))}\n${stderr}`);
-      await sleep(10);
-    }
-  };
+  const waitForMessage = (predicate: () => boolean, what: string) =>
+    waitFor(predicate, { what: () => `${what}; got ${JSON.stringify(messages.map((m) => m.raw))}\n${stderr}`, timeoutMs: 20_000 });
   try {
-    await waitFor(() => messages.some((m) => m.fields.READY === "1"), "READY=1");
+    await waitForMessage(() => messages.some((m) => m.fields.READY === "1"), "READY=1");
     const before = monotonicUsec();
     const ok = await runCli(["upgrade", "--name", "sd"], { REUSE_RUN_CONTROL_DIR: dir });
     const after = monotonicUsec();
     assert.equal(ok.code, 0, ok.stderr);
     const failed = await runCli(["upgrade", "--name", "sd", "--cmd", `env FIXTURE_EXIT_AT_START=1 ${NODE_FIXTURE}`], { REUSE_RUN_CONTROL_DIR: dir });
     assert.equal(failed.code, 1, failed.stderr);
-    await waitFor(() => messages.filter((m) => m.fields.READY === "1").length >= 3, "READY=1 after the failed upgrade");
+    await waitForMessage(() => messages.filter((m) => m.fields.READY === "1").length >= 3, "READY=1 after the failed upgrade");
     const statusAfterFailure = messages.filter((m) => m.fields.STATUS).pop()!.fields.STATUS!;
     assert.match(statusAfterFailure, /gen 2 serving.*rolled back/, "STATUS should tell a person what happened");
     launcher.kill("SIGTERM");
@@ -81,11 +76,8 @@ test("socket activation: generation 1 serves on the passed fd 3; upgrades under 
   launcher.stderr!.on("data", (d) => (stderr += d));
   const load = startLoad({ port: 26111, concurrency: 200, durationMs: 120_000 });
   try {
-    const deadline = Date.now() + 20_000;
-    while (!/is serving on/.test(stderr)) {
-      if (Date.now() > deadline || launcher.exitCode !== null) throw new Error(`launcher did not start:\n${stderr}`);
-      await sleep(20);
-    }
+    await waitFor(() => /is serving on/.test(stderr) || launcher.exitCode !== null, { what: () => `the launcher to serve:\n${stderr}`, timeoutMs: 20_000, intervalMs: 20 });
+    assert.equal(launcher.exitCode, null, `launcher did not start:\n${stderr}`);
     await load.waitForRequests(500);
     const status = JSON.parse((await runCli(["status", "--json", "--name", "act"], { REUSE_RUN_CONTROL_DIR: dir })).stdout);
     assert.equal(status.mode, "shared");

@@ -3,14 +3,16 @@
  * only, so it works under `bun test` and `deno test -A` alike.
  *
  * End-to-end tests change firewall rules and qdiscs; they must run as root inside a private
- * network namespace (`unshare -n` + `ip link set lo up`, DESIGN.md §7) so the host is never
- * touched. {@link e2eSkipReason} says whether that holds, and why not.
+ * network namespace (`unshare -n` + `ip link set lo up`, as scripts/test.ts runs them) so the host
+ * is never touched. {@link e2eSkipReason} says whether that holds, and why not; it is the one
+ * check the tests (and scripts/bench.ts, through {@link inPrivateNetns}) use.
  */
 import fs from "node:fs";
 import net from "node:net";
 import process from "node:process";
 import { execFileSync } from "node:child_process";
 import { missingTool } from "./tools.ts";
+import { sleep } from "./wait.ts";
 
 /** True when the effective uid is 0. */
 export function isRoot(): boolean {
@@ -109,8 +111,6 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
     });
   });
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Resolves once a TCP connect to host:port succeeds; rejects after timeoutMs. */
 export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {

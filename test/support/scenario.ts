@@ -7,6 +7,7 @@ import { startLauncher, type LauncherProcess, type CliResult, NODE_FIXTURE } fro
 import { writeFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import { startLoad, describeLoad, type LoadResult } from "./load.ts";
+import { sleep, waitFor } from "./wait.ts";
 
 /** One scenario run. */
 export interface ScenarioOptions {
@@ -51,19 +52,22 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await load.waitForRequests(500, 20_000);
     for (let i = 0; i < options.upgrades; i++) {
       if (options.viaSignal) {
-        const before = (launcher.stderr().match(/serves alone/g) ?? []).length;
+        const before = (launcher.stderr().match(/serves alone|upgrade failed/g) ?? []).length;
+        const succeeded = (launcher.stderr().match(/serves alone/g) ?? []).length;
         launcher.signal("SIGHUP");
-        const deadline = Date.now() + 30_000;
-        while ((launcher.stderr().match(/serves alone|upgrade failed/g) ?? []).length <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-        upgrades.push({ code: (launcher.stderr().match(/serves alone/g) ?? []).length > before ? 0 : 1, signal: null, stdout: "", stderr: "" });
+        // The upgrade's outcome is in the launcher's log; one that never ends counts as failed.
+        const ended = await waitFor(() => (launcher.stderr().match(/serves alone|upgrade failed/g) ?? []).length > before, { what: "the SIGHUP upgrade to end", timeoutMs: 30_000, intervalMs: 20 })
+          .then(() => true, () => false);
+        const ok = ended && (launcher.stderr().match(/serves alone/g) ?? []).length > succeeded;
+        upgrades.push({ code: ok ? 0 : 1, signal: null, stdout: "", stderr: ended ? "" : "the SIGHUP upgrade did not end within 30 s" });
       } else {
         upgrades.push(await launcher.cli(["upgrade", "--json"]));
       }
-      await new Promise((r) => setTimeout(r, options.pauseMs ?? 150));
+      await sleep(options.pauseMs ?? 150);
     }
     await options.whileRunning?.(launcher);
     // Let the last handoff's stragglers (SYN retransmits after a drop hold) finish under load.
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     const result = await load.stop();
     load = undefined;
     const reports = upgrades.map((u) => { try { return JSON.parse(u.stdout); } catch { return {}; } });

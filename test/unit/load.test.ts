@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startLoad, runLoad, describeLoad, type LoadResult } from "../support/load.ts";
 import { freePort, httpGet } from "../support/netns.ts";
+import { sleep } from "../support/wait.ts";
 import { missingTool } from "../support/tools.ts";
 
 const FD3_SERVER = fileURLToPath(new URL("../fixtures/node-fd3-server.mjs", import.meta.url));
@@ -116,7 +117,7 @@ test("load against node-fd3-server on fd 3: all ok, none failed", { timeout: 30_
 
     const load = startLoad({ port: server.port, concurrency: 200 });
     await load.waitForRequests(500);
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500); // a steady load for a while
     const result = await load.stop();
     const msg = describeLoad(result);
     assert.ok(result.ok > 500, msg);

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNotifier, monotonicUsec } from "../../src/systemd/notify.ts";
 import { openNotifyReceiver, parseFields, type NotifyMessage, type NotifyReceiver } from "../../src/systemd/notify-receiver.ts";
+import { waitFor } from "../support/wait.ts";
 
 const hasPython = spawnSync("python3", ["-c", "pass"]).status === 0;
 const hasSystemdNotify = spawnSync("systemd-notify", ["--help"]).status === 0;
@@ -217,8 +218,7 @@ describe("openNotifyReceiver", () => {
       assert.ok(run.messages.some((m) => m.fields.BARRIER === "1"));
       // The runtime closes the child's stdio pipes asynchronously after it exits; wait (bounded) for
       // the count to settle. A leaked barrier fd never goes away, so this still fails on a leak.
-      const deadline = Date.now() + 2000;
-      while (openFdCount() > fdsBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => openFdCount() <= fdsBefore, { what: () => `our fd count to fall back to ${fdsBefore} (now ${openFdCount()}: a leaked fd?)`, timeoutMs: 2000, intervalMs: 20 });
       assert.equal(openFdCount(), fdsBefore);
     } finally {
       receiver.close();
