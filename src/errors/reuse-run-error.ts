@@ -19,6 +19,8 @@ export interface ErrorContext {
   step?: string;
   /** The error this one explains. */
   cause?: unknown;
+  /** False when the message already names the generation and step (a report's own text). */
+  prefix?: boolean;
 }
 
 /** A failure of reuse-run; exit status 1 unless a subclass says otherwise. */
@@ -32,7 +34,7 @@ export class ReuseRunError extends Error {
   }
 
   constructor(message: string, context: ErrorContext = {}) {
-    super(prefix(context) + message, context.cause === undefined ? undefined : { cause: context.cause });
+    super((context.prefix === false ? "" : prefix(context)) + message, context.cause === undefined ? undefined : { cause: context.cause });
     this.name = new.target.name;
     this.generation = context.generation;
     this.address = context.address;

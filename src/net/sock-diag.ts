@@ -35,7 +35,7 @@ export interface SocketRow {
 }
 
 /** TCP states used by the launcher (include/net/tcp_states.h). */
-export const TcpState = { ESTABLISHED: 1, SYN_RECV: 3, LISTEN: 10, NEW_SYN_RECV: 12 } as const;
+export const TcpState = { ESTABLISHED: 1, SYN_RECV: 3, CLOSE_WAIT: 8, LISTEN: 10, NEW_SYN_RECV: 12 } as const;
 
 const NLMSG_HDRLEN = 16;
 const NLMSG_ERROR = 2;

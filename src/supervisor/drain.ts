@@ -46,7 +46,7 @@ function halfOpenOn(members: readonly GroupMember[], ageMs: number): number {
  * gate remains (a handshake that started on the old listener completes into its queue even after
  * the gate). With kernel migration only the queue matters.
  */
-export async function drainOldListeners(oldMembers: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult> {
+export async function drainOldListeners(oldMembers: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean, signal?: AbortSignal): Promise<DrainResult> {
   const queuedAtGate = queuedOn(oldMembers);
   const halfOpenAtGate = kernelMigrates ? 0 : halfOpenOn(oldMembers, 0);
   let halfOpen = halfOpenAtGate;
@@ -62,7 +62,7 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], gate
         if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
       }
     }
-    if (Date.now() >= deadline) return { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
+    if (Date.now() >= deadline || signal?.aborted) return { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
     await sleep(POLL_MS);
   }
 }
@@ -75,8 +75,8 @@ export function listeningInodes(ports: Iterable<number>): Set<number> {
   return inodes;
 }
 
-/** Resolves true once none of `members` is listening any more; false at the deadline. */
-export async function waitUntilGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void): Promise<boolean> {
+/** Resolves true once none of `members` is listening any more; false at the deadline or on abort. */
+export async function waitUntilGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void, signal?: AbortSignal): Promise<boolean> {
   const pending = new Set(members);
   const ports = members.map((m) => m.address.port);
   for (;;) {
@@ -88,7 +88,7 @@ export async function waitUntilGone(members: readonly GroupMember[], deadline: n
       }
     }
     if (pending.size === 0) return true;
-    if (Date.now() >= deadline) return false;
+    if (Date.now() >= deadline || signal?.aborted) return false;
     await sleep(2);
   }
 }

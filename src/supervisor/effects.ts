@@ -94,7 +94,9 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
       log: (line) => progress("handoff", line),
       steering: steering ? { pointAt: (which) => steering.pointAt(which === "old" ? old.listeners : next.listeners) } : undefined,
     }),
-    drain: (context, gateAt, deadline, kernelMigrates) => env.drain(context.oldMembers, gateAt, deadline, kernelMigrates),
+    drain: (context, gateAt, deadline, kernelMigrates) => env.drain(context.oldMembers, gateAt, deadline, kernelMigrates, abort),
+    settle: (old, deadline) => env.settle(old, deadline, abort),
+    aborted: () => abort.aborted,
     closeLauncherCopies: (generation) => {
       if (shared) return; // the next generation accepts on these very sockets
       for (const listener of generation.listeners) {
@@ -106,7 +108,7 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
       void generation.stop(options.stopSignal, options.drainTimeoutMs).then(() => owner.afterRetired(generation));
     },
     waitListenersGone: async (generation, deadline) =>
-      shared !== undefined || env.waitListenersGone(generation.listeners, deadline, (member) => setup.steering?.leave(member)),
+      shared !== undefined || env.waitListenersGone(generation.listeners, deadline, (member) => setup.steering?.leave(member), abort),
     rollback: async (generation, reason) => {
       generation.signal("SIGKILL");
       await generation.waitExit(5000);

@@ -9,7 +9,7 @@ import type { GroupMember } from "../handoff/strategy.ts";
 import type { Listener } from "../net/listener.ts";
 import type { Generation, GenerationProcess } from "./generation.ts";
 import type { GenerationSpec } from "./generation-process.ts";
-import type { DrainResult } from "./pipeline.ts";
+import type { DrainResult, SettleResult } from "./pipeline.ts";
 import type { Discovery } from "./self-bind.ts";
 
 /** The launcher's model of each reuseport group and the steering program attached to it. */
@@ -60,9 +60,11 @@ export interface SupervisorEnv {
   /** Kernel figures per listening inode (empty when sock_diag cannot be read). */
   listenerFigures(): Map<number, ListenerFigures>;
   /** Waits until the old listeners' accept queues (and old half-open requests) are empty. */
-  drain(members: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult>;
-  /** Resolves true once none of `members` listens any more (false at the deadline); `onGone` for each as it goes. */
-  waitListenersGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void): Promise<boolean>;
+  drain(members: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean, abort?: AbortSignal): Promise<DrainResult>;
+  /** Waits until `generation`'s accepted connections on the listen ports have no unread bytes (see settle.ts). */
+  settle(generation: Generation, deadline: number, abort?: AbortSignal): Promise<SettleResult>;
+  /** Resolves true once none of `members` listens any more (false at the deadline or on abort); `onGone` for each as it goes. */
+  waitListenersGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void, abort?: AbortSignal): Promise<boolean>;
   /** Kernel counters (TcpExt/Tcp) whose deltas an upgrade reports. */
   counters(): Record<string, number>;
   /** The steering model for this launcher's groups. */

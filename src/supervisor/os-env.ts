@@ -14,6 +14,7 @@ import { readinessTarget } from "./readiness-target.ts";
 import { waitUntilReady } from "./readiness.ts";
 import { discoverListeners, foreignSockets } from "./self-bind.ts";
 import { drainOldListeners, waitUntilGone } from "./drain.ts";
+import { settleAccepted } from "./settle.ts";
 import { StickySteering } from "./sticky-steering.ts";
 
 /** The operating system, for a launcher run with `options`. */
@@ -43,6 +44,7 @@ export function osEnv(options: RunOptions): SupervisorEnv {
       return figures;
     },
     drain: drainOldListeners,
+    settle: (generation, deadline, abort) => settleAccepted(generation.pid, [...new Set(options.listen.map((a) => a.port))], deadline, abort),
     waitListenersGone: waitUntilGone,
     counters() {
       try { return readCounters(); } catch { return {}; }

@@ -1,10 +1,11 @@
 /**
- * The upgrade pipeline, top to bottom: spawn → ready → gate → drain → retire → release → finish.
+ * The upgrade pipeline, top to bottom: spawn → ready → gate → drain → settle → retire → release.
  * Every OS effect comes in through {@link UpgradePorts}, so the order of steps and the rollback
  * rules can be tested with fakes; the supervisor supplies the real implementation.
  */
 import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
 import { formatDuration } from "../config/duration.ts";
+import { messageOf } from "../errors/reuse-run-error.ts";
 import { UpgradeFailedError, type UpgradeReport } from "./report.ts";
 import { counterDelta } from "../net/kernel-counters.ts";
 
@@ -27,6 +28,15 @@ export interface DrainResult {
   halfOpenLeft: number;
 }
 
+/** Result of letting the old generation read what its accepted connections sent. */
+export interface SettleResult {
+  /** Accepted connections that had unread bytes while the launcher waited. */
+  settled: number;
+  /** Still unread when the wait gave up (0 when complete). */
+  left: number;
+  complete: boolean;
+}
+
 /** The OS side of an upgrade, supplied by the supervisor (or by fakes in tests). */
 export interface UpgradePorts<G extends PipelineGeneration> {
   now(): number;
@@ -40,6 +50,15 @@ export interface UpgradePorts<G extends PipelineGeneration> {
   context(old: G, next: G): HandoffContext;
   /** Waits for the old listeners' accept queues (and old half-open requests) to empty. */
   drain(context: HandoffContext, gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult>;
+  /**
+   * Waits until every connection `old` has accepted has had its waiting bytes read (kernel: its
+   * established sockets on the port, in `old`'s process tree, with an empty receive queue). A
+   * graceful stop that closes "idle" connections would otherwise close ones whose request it has
+   * not read yet.
+   */
+  settle(old: G, deadline: number): Promise<SettleResult>;
+  /** True once the upgrade was aborted (the launcher is stopping). */
+  aborted(): boolean;
   /** Closes every fd the launcher holds for `generation`'s listeners (a leftover copy keeps a socket in the group). */
   closeLauncherCopies(generation: G): void;
   /** Sends the stop signal to `generation` and lets it finish in the background (SIGKILL after the drain timeout). */
@@ -64,109 +83,172 @@ export async function runUpgrade<G extends PipelineGeneration>(
   argv: string[] | undefined,
   handoffTimeoutMs: number,
 ): Promise<UpgradeReport> {
-  const start = ports.now();
-  const countersBefore = ports.counters();
-  const report: UpgradeReport = { ok: false, from: old.number, to: old.number + 1, strategy: strategy.name, totalMs: 0, kernel: {}, warnings: [] };
-  const fail = (error: string, rolledBack: boolean, step: string, cause?: unknown): never => {
-    report.error = error;
-    report.rolledBack = rolledBack;
-    report.totalMs = ports.now() - start;
-    report.kernel = counterDelta(countersBefore, ports.counters());
-    throw new UpgradeFailedError(report, step, cause);
-  };
-
-  // 1. spawn — generation N+1 next to N; N keeps serving.
-  let next: G;
-  try {
-    next = await ports.spawn(argv);
-  } catch (error) {
-    return fail(`generation ${old.number + 1} could not be started: ${(error as Error).message}; generation ${old.number} is still serving`, false, "spawn", error);
-  }
-  report.to = next.number;
-  ports.progress("spawn", `generation ${next.number} started (pid ${next.pid}), waiting until it is ready`);
-
-  // 2. ready — bounded; any failure rolls back and leaves N exactly as it was.
-  try {
-    report.readyVia = await ports.waitReady(next);
-  } catch (error) {
-    await ports.rollback(next, (error as Error).message);
-    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true, "ready", error);
-  }
-  if (!ports.isAlive(next)) {
-    await ports.rollback(next, "exited right after it was ready");
-    return fail(`generation ${next.number} exited right after it was ready; rolled back, generation ${old.number} is still serving`, true, "ready");
-  }
-  const readyAt = ports.now();
-  report.readyMs = readyAt - start;
-  ports.progress("ready", `generation ${next.number} is ready (${report.readyVia}) after ${formatDuration(report.readyMs)}`);
-
-  // 3. gate — stop new connections from reaching N.
-  const context = ports.context(old, next);
-  try {
-    await strategy.gate(context);
-  } catch (error) {
-    await releaseQuietly(strategy, context, report);
-    await ports.rollback(next, (error as Error).message);
-    return fail(`${(error as Error).message}; rolled back, generation ${old.number} is still serving`, true, "gate", error);
-  }
-  const gateAt = ports.now();
-  ports.progress("gate", `handoff ${strategy.name}: new connections go to generation ${next.number}`);
-
-  // 4. drain — N accepts what is queued and what was half-open at the gate.
-  const deadline = gateAt + handoffTimeoutMs;
-  const drain: DrainResult = strategy.drains === false
-    ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
-    : await ports.drain(context, gateAt, deadline, strategy.kernelMigrates === true);
-  report.drainMs = ports.now() - gateAt;
-  report.queuedAtGate = drain.queuedAtGate;
-  report.halfOpenAtGate = drain.halfOpenAtGate;
-  if (!ports.isAlive(next)) {
-    // It died while connections were being steered to it: give the traffic back to N at once.
-    context.steering?.pointAt("old");
-    await releaseQuietly(strategy, context, report);
-    await ports.rollback(next, "exited during the handoff");
-    return fail(`generation ${next.number} exited during the handoff; rolled back, generation ${old.number} is still serving`, true, "drain");
-  }
-  // A drain that times out means N is not accepting (hung or overloaded). Rolling back would kill
-  // N+1, which has taken every new connection since the gate; going on loses at most what is still
-  // queued on N (nothing, with tcp_migrate_req=1). Say so.
-  if (!drain.complete && drain.queuedLeft > 0) {
-    report.queuedLeft = drain.queuedLeft;
-    report.warnings.push(`generation ${old.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(handoffTimeoutMs)} (is it accepting?); they are reset when it closes${strategy.kernelMigrates ? " unless the kernel migrates them" : ""}`);
-  }
-  if (!drain.complete && drain.halfOpenLeft > 0) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${formatDuration(handoffTimeoutMs)} (retransmitting clients?)`);
-  ports.progress("drain", `generation ${old.number} drained ${drain.queuedAtGate} queued connection(s) in ${formatDuration(report.drainMs)}`);
-
-  // 5. retire — the launcher's own copies go first, or N would stay in the group after it closes.
-  const retireAt = ports.now();
-  ports.closeLauncherCopies(old);
-  ports.promote(old, next);
-  ports.retire(old);
-  const gone = await ports.waitListenersGone(old, ports.now() + handoffTimeoutMs);
-  if (!gone) report.warnings.push(`generation ${old.number} still had its listener open ${formatDuration(handoffTimeoutMs)} after the stop signal; it gets no new connections, and is killed after the drain timeout`);
-  report.retireMs = ports.now() - retireAt;
-
-  // 6. release — traffic flows to N+1 only.
-  try {
-    await strategy.release(context);
-  } catch (error) {
-    report.warnings.push(`release: ${(error as Error).message}`);
-  }
-  context.steering?.pointAt("new");
-  const releasedAt = ports.now();
-  report.holdMs = releasedAt - gateAt;
-  report.handoffMs = releasedAt - readyAt;
-  report.totalMs = releasedAt - start;
-  report.kernel = counterDelta(countersBefore, ports.counters());
-  report.ok = true;
-  ports.progress("release", `generation ${next.number} serves alone; generation ${old.number} is finishing in-flight requests`);
-  return report;
+  const run = new UpgradeRun(ports, strategy, old, handoffTimeoutMs);
+  const next = await run.spawn(argv);
+  await run.ready(next);
+  const context = await run.gate(next);
+  await run.drain(next, context);
+  await run.settle(next, context);
+  await run.retire(next);
+  return run.release(next, context);
 }
 
-async function releaseQuietly(strategy: HandoffStrategy, context: HandoffContext, report: UpgradeReport): Promise<void> {
-  try {
-    await strategy.release(context);
-  } catch (error) {
-    report.warnings.push(`release after failure: ${(error as Error).message}`);
+/** One upgrade in progress: its report, and one method per step. */
+class UpgradeRun<G extends PipelineGeneration> {
+  readonly report: UpgradeReport;
+  private readonly start: number;
+  private readonly countersBefore: Record<string, number>;
+  private readyAt = 0;
+  private gateAt = 0;
+
+  constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number) {
+    this.start = ports.now();
+    this.countersBefore = ports.counters();
+    this.report = { ok: false, from: old.number, to: old.number + 1, strategy: strategy.name, totalMs: 0, kernel: {}, warnings: [] };
+  }
+
+  /** 1. spawn — generation N+1 next to N; N keeps serving. */
+  async spawn(argv: string[] | undefined): Promise<G> {
+    let next: G;
+    try {
+      next = await this.ports.spawn(argv);
+    } catch (error) {
+      return this.fail(`generation ${this.old.number + 1} could not be started: ${messageOf(error)}; generation ${this.old.number} is still serving`, false, "spawn", error);
+    }
+    this.report.to = next.number;
+    this.ports.progress("spawn", `generation ${next.number} started (pid ${next.pid}), waiting until it is ready`);
+    return next;
+  }
+
+  /** 2. ready — bounded; any failure rolls back and leaves N exactly as it was. */
+  async ready(next: G): Promise<void> {
+    try {
+      this.report.readyVia = await this.ports.waitReady(next);
+    } catch (error) {
+      return this.rollBack(next, undefined, messageOf(error), "ready", error);
+    }
+    if (!this.ports.isAlive(next)) return this.rollBack(next, undefined, "exited right after it was ready", "ready", undefined, `generation ${next.number} `);
+    await this.abortCheck(next, undefined, "ready");
+    this.readyAt = this.ports.now();
+    this.report.readyMs = this.readyAt - this.start;
+    this.ports.progress("ready", `generation ${next.number} is ready (${this.report.readyVia}) after ${formatDuration(this.report.readyMs)}`);
+  }
+
+  /** 3. gate — stop new connections from reaching N. */
+  async gate(next: G): Promise<HandoffContext> {
+    const context = this.ports.context(this.old, next);
+    try {
+      await this.strategy.gate(context);
+    } catch (error) {
+      return this.rollBack(next, context, messageOf(error), "gate", error);
+    }
+    this.gateAt = this.ports.now();
+    this.ports.progress("gate", `handoff ${this.strategy.name}: new connections go to generation ${next.number}`);
+    await this.abortCheck(next, context, "gate");
+    return context;
+  }
+
+  /** 4. drain — N accepts what is queued and what was half-open at the gate. */
+  async drain(next: G, context: HandoffContext): Promise<void> {
+    const { report, strategy, old } = this;
+    const drain: DrainResult = strategy.drains === false
+      ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
+      : await this.ports.drain(context, this.gateAt, this.deadline, strategy.kernelMigrates === true);
+    report.drainMs = this.ports.now() - this.gateAt;
+    report.queuedAtGate = drain.queuedAtGate;
+    report.halfOpenAtGate = drain.halfOpenAtGate;
+    // It died while connections were being steered to it: give the traffic back to N at once.
+    if (!this.ports.isAlive(next)) return this.rollBack(next, context, "exited during the handoff", "drain", undefined, `generation ${next.number} `);
+    await this.abortCheck(next, context, "drain");
+    // A drain that times out means N is not accepting (hung or overloaded). Rolling back would kill
+    // N+1, which has taken every new connection since the gate; going on loses at most what is still
+    // queued on N (nothing, with tcp_migrate_req=1). Say so.
+    const timeout = formatDuration(this.handoffTimeoutMs);
+    if (!drain.complete && drain.queuedLeft > 0) {
+      report.queuedLeft = drain.queuedLeft;
+      report.warnings.push(`generation ${old.number} still had ${drain.queuedLeft} connection(s) queued after ${timeout} (is it accepting?); they are reset when it closes${strategy.kernelMigrates ? " unless the kernel migrates them" : ""}`);
+    }
+    if (!drain.complete && drain.halfOpenLeft > 0) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${timeout} (retransmitting clients?)`);
+    this.ports.progress("drain", `generation ${old.number} drained ${drain.queuedAtGate} queued connection(s) in ${formatDuration(report.drainMs)}`);
+  }
+
+  /**
+   * 5. settle — N reads what its last accepted connections sent before it hears the stop signal.
+   * Skipped where nothing gates (N keeps accepting until it closes, so there is no last one).
+   */
+  async settle(next: G, context: HandoffContext): Promise<void> {
+    if (this.strategy.drains === false) return;
+    const begun = this.ports.now();
+    const settle = await this.ports.settle(this.old, this.deadline);
+    this.report.settled = settle.settled;
+    this.report.settleMs = this.ports.now() - begun;
+    await this.abortCheck(next, context, "settle");
+    if (!settle.complete) this.report.warnings.push(`generation ${this.old.number} had not read ${settle.left} accepted connection(s) after ${formatDuration(this.handoffTimeoutMs)}; its stop may close them`);
+    this.ports.progress("settle", `generation ${this.old.number} settled ${settle.settled} connection(s) in ${formatDuration(this.report.settleMs)}`);
+  }
+
+  /** 6. retire — the launcher's own copies go first, or N would stay in the group after it closes. */
+  async retire(next: G): Promise<void> {
+    const retireAt = this.ports.now();
+    this.ports.closeLauncherCopies(this.old);
+    this.ports.promote(this.old, next);
+    this.ports.retire(this.old);
+    const gone = await this.ports.waitListenersGone(this.old, this.ports.now() + this.handoffTimeoutMs);
+    if (!gone && !this.ports.aborted()) this.report.warnings.push(`generation ${this.old.number} still had its listener open ${formatDuration(this.handoffTimeoutMs)} after the stop signal; it gets no new connections, and is killed after the drain timeout`);
+    this.report.retireMs = this.ports.now() - retireAt;
+  }
+
+  /** 7. release — traffic flows to N+1 only. */
+  async release(next: G, context: HandoffContext): Promise<UpgradeReport> {
+    const { report } = this;
+    try {
+      await this.strategy.release(context);
+    } catch (error) {
+      report.warnings.push(`release: ${messageOf(error)}`);
+    }
+    context.steering?.pointAt("new");
+    const releasedAt = this.ports.now();
+    report.holdMs = releasedAt - this.gateAt;
+    report.handoffMs = releasedAt - this.readyAt;
+    report.totalMs = releasedAt - this.start;
+    report.kernel = counterDelta(this.countersBefore, this.ports.counters());
+    report.ok = true;
+    this.ports.progress("release", `generation ${next.number} serves alone; generation ${this.old.number} is finishing in-flight requests`);
+    return report;
+  }
+
+  /** The end of the gate's window: drain and settle share it. */
+  private get deadline(): number {
+    return this.gateAt + this.handoffTimeoutMs;
+  }
+
+  /** Before N has been told to stop, an abort (the launcher is stopping) rolls back like a failure. */
+  private async abortCheck(next: G, context: HandoffContext | undefined, step: string): Promise<void> {
+    if (this.ports.aborted()) await this.rollBack(next, context, `the upgrade was aborted (the launcher is stopping) during ${step}`, step);
+  }
+
+  /**
+   * Gives traffic back to N at once (steering, then the hold), stops N+1 for `reason` and fails
+   * (always rejects); the report's error is `subject` + `reason`.
+   */
+  private async rollBack(next: G, context: HandoffContext | undefined, reason: string, step: string, cause?: unknown, subject = ""): Promise<never> {
+    if (context) {
+      context.steering?.pointAt("old");
+      try {
+        await this.strategy.release(context);
+      } catch (error) {
+        this.report.warnings.push(`release after failure: ${messageOf(error)}`);
+      }
+    }
+    await this.ports.rollback(next, reason);
+    return this.fail(`${subject}${reason}; rolled back, generation ${this.old.number} is still serving`, true, step, cause);
+  }
+
+  private fail(error: string, rolledBack: boolean, step: string, cause?: unknown): never {
+    this.report.error = error;
+    this.report.rolledBack = rolledBack;
+    this.report.totalMs = this.ports.now() - this.start;
+    this.report.kernel = counterDelta(this.countersBefore, this.ports.counters());
+    throw new UpgradeFailedError(this.report, step, cause);
   }
 }

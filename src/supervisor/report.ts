@@ -26,6 +26,10 @@ export interface UpgradeReport {
   totalMs: number;
   queuedAtGate?: number;
   halfOpenAtGate?: number;
+  /** Accepted connections of the old generation whose waiting bytes it read before its stop signal. */
+  settled?: number;
+  /** Milliseconds the settle step took. */
+  settleMs?: number;
   /** Connections still queued on the old listeners when the drain gave up (normally absent). */
   queuedLeft?: number;
   kernel: Record<string, number>;
@@ -38,7 +42,7 @@ export interface UpgradeReport {
 export class UpgradeFailedError extends ReuseRunError {
   readonly report: UpgradeReport;
   constructor(report: UpgradeReport, step: string, cause?: unknown) {
-    super(report.error ?? "upgrade failed", { step, cause });
+    super(report.error ?? "upgrade failed", { generation: report.to, step, cause, prefix: false });
     this.report = report;
   }
 }
@@ -48,6 +52,6 @@ export function summarizeReport(report: UpgradeReport): string {
   if (!report.ok) return `generation ${report.from} → ${report.to} failed: ${report.error}`;
   const k = report.kernel;
   return `generation ${report.from} → ${report.to} in ${formatDuration(report.handoffMs ?? 0)} after ready (ready ${formatDuration(report.readyMs ?? 0)}), handoff ${report.strategy}, ` +
-    `old queue drained ${report.queuedAtGate ?? 0}, held ${formatDuration(report.holdMs ?? 0)}; kernel: ListenDrops +${k.ListenDrops ?? 0}, ListenOverflows +${k.ListenOverflows ?? 0}, OutRsts +${k.OutRsts ?? 0}` +
+    `old queue drained ${report.queuedAtGate ?? 0}, settled ${report.settled ?? 0} in ${formatDuration(report.settleMs ?? 0)}, held ${formatDuration(report.holdMs ?? 0)}; kernel: ListenDrops +${k.ListenDrops ?? 0}, ListenOverflows +${k.ListenOverflows ?? 0}, OutRsts +${k.OutRsts ?? 0}` +
     (report.warnings.length ? `; warnings: ${report.warnings.join("; ")}` : "");
 }

@@ -150,6 +150,11 @@ export class FakeEnv implements SupervisorEnv {
   async drain() {
     return { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
   }
+  /** What settle() answers. */
+  settleResult = { settled: 0, left: 0, complete: true };
+  async settle() {
+    return this.settleResult;
+  }
   async waitListenersGone(): Promise<boolean> {
     return true;
   }

@@ -14,7 +14,7 @@ interface FakeGen { number: number; pid: number }
  * What each fake step costs on the fake clock (ms). The pipeline reads the clock itself; distinct
  * costs make every duration in the report come out as one number only the right subtraction gives.
  */
-const COST = { spawn: 10, ready: 100, gate: 3, drain: 40, retire: 1, gone: 20, release: 2 };
+const COST = { spawn: 10, ready: 100, gate: 3, drain: 40, settle: 5, retire: 1, gone: 20, release: 2 };
 const START = 1000;
 
 function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides: Partial<HandoffStrategy> = {}) {
@@ -23,6 +23,7 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
   const rollbacks: string[] = [];
   const drainArgs: { gateAt: number; deadline: number; kernelMigrates: boolean }[] = [];
   const goneDeadlines: number[] = [];
+  const settleDeadlines: number[] = [];
   let clock = START;
   const advance = (ms: number) => { clock += ms; };
   // Kernel counters move only during the drain (2 drops): the report must show exactly that delta.
@@ -46,6 +47,8 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
       kernel.ListenDrops += 2;
       return drained;
     },
+    settle: async (g, deadline) => { calls.push(`settle:${g.number}`); settleDeadlines.push(deadline); advance(COST.settle); return { settled: 3, left: 0, complete: true }; },
+    aborted: () => false,
     closeLauncherCopies: (g) => calls.push(`close-copies:${g.number}`),
     retire: (g) => { calls.push(`retire:${g.number}`); advance(COST.retire); },
     waitListenersGone: async (g, deadline) => { calls.push(`gone:${g.number}`); goneDeadlines.push(deadline); advance(COST.gone); return true; },
@@ -63,11 +66,11 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
     release: async () => { calls.push("release"); advance(COST.release); },
     ...strategyOverrides,
   };
-  return { calls, progress, rollbacks, drainArgs, goneDeadlines, ports, strategy, old };
+  return { calls, progress, rollbacks, drainArgs, goneDeadlines, settleDeadlines, ports, strategy, old };
 }
 
 /** The step order of an upgrade that completes, for a strategy that drains. */
-const FULL = ["spawn", "ready", "context", "gate", "drain", "close-copies:1", "promote:1->2", "retire:1", "gone:1", "release", "steer:new"];
+const FULL = ["spawn", "ready", "context", "gate", "drain", "settle:1", "close-copies:1", "promote:1->2", "retire:1", "gone:1", "release", "steer:new"];
 
 async function failure(promise: Promise<unknown>): Promise<UpgradeFailedError> {
   try {
@@ -80,23 +83,25 @@ async function failure(promise: Promise<unknown>): Promise<UpgradeFailedError> {
 }
 
 test("pipeline: steps run in order; launcher copies close before the old generation is signalled", async () => {
-  const { calls, progress, drainArgs, goneDeadlines, ports, strategy, old } = setup();
+  const { calls, progress, drainArgs, goneDeadlines, settleDeadlines, ports, strategy, old } = setup();
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
   assert.deepEqual(calls, FULL);
-  assert.deepEqual(progress, ["spawn", "ready", "gate", "drain", "release"]);
-  // Clock: spawn 1010, ready 1110, gate 1113, drain 1153, retire 1154, gone 1174, release 1176.
+  assert.deepEqual(progress, ["spawn", "ready", "gate", "drain", "settle", "release"]);
+  // Clock: spawn 1010, ready 1110, gate 1113, drain 1153, settle 1158, retire 1159, gone 1179, release 1181.
   const gateAt = START + COST.spawn + COST.ready + COST.gate;
   assert.deepEqual(drainArgs, [{ gateAt, deadline: gateAt + 2000, kernelMigrates: false }], "the drain is bounded by --handoff-timeout from the gate");
-  assert.deepEqual(goneDeadlines, [gateAt + COST.drain + COST.retire + 2000], "the wait for the old listeners is bounded from the stop signal");
+  assert.deepEqual(settleDeadlines, [gateAt + 2000], "the settle shares the drain's deadline: the gate's window is --handoff-timeout");
+  assert.deepEqual(goneDeadlines, [gateAt + COST.drain + COST.settle + COST.retire + 2000], "the wait for the old listeners is bounded from the stop signal");
   assert.deepEqual(report, {
     ok: true, from: 1, to: 2, strategy: "steer", readyVia: "epoll",
     readyMs: COST.spawn + COST.ready,
     drainMs: COST.drain,
     queuedAtGate: 7, halfOpenAtGate: 2,
+    settled: 3, settleMs: COST.settle,
     retireMs: COST.retire + COST.gone,
-    holdMs: COST.drain + COST.retire + COST.gone + COST.release, // gate → release
-    handoffMs: COST.gate + COST.drain + COST.retire + COST.gone + COST.release, // ready → release
-    totalMs: 176,
+    holdMs: COST.drain + COST.settle + COST.retire + COST.gone + COST.release, // gate → release
+    handoffMs: COST.gate + COST.drain + COST.settle + COST.retire + COST.gone + COST.release, // ready → release
+    totalMs: 181,
     kernel: { ListenDrops: 2, OutRsts: 0 }, // counters read before the spawn and after the release
     warnings: [],
   });
@@ -127,7 +132,7 @@ test("pipeline: a generation that dies right after ready is rolled back before t
 test("pipeline: a failed gate releases and rolls back", async () => {
   const { calls, rollbacks, ports, strategy, old } = setup({}, { gate: async () => { throw new Error("handoff nft: gate: nft: permission denied"); } });
   const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
-  assert.deepEqual(calls, ["spawn", "ready", "context", "release", "rollback:2"]);
+  assert.deepEqual(calls, ["spawn", "ready", "context", "steer:old", "release", "rollback:2"], "steering goes back to the old generation before the hold is released");
   assert.deepEqual(rollbacks, ["handoff nft: gate: nft: permission denied"]);
   assert.equal(error.report.rolledBack, true);
   assert.deepEqual(error.report.warnings, []);
@@ -140,7 +145,7 @@ test("pipeline: a failed gate whose release fails too still rolls back, and says
     release: async () => { calls.push("release"); throw new Error("release: also boom"); },
   });
   const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
-  assert.deepEqual(calls, ["spawn", "ready", "context", "release", "rollback:2"]);
+  assert.deepEqual(calls, ["spawn", "ready", "context", "steer:old", "release", "rollback:2"], "steering goes back to the old generation before the hold is released");
   assert.deepEqual(error.report.warnings, ["release after failure: release: also boom"]);
   assert.equal(error.report.rolledBack, true);
 });
@@ -189,10 +194,11 @@ test("pipeline: a new generation that dies during the drain rolls back and re-po
   assert.equal(error.message, "generation 2 exited during the handoff; rolled back, generation 1 is still serving");
 });
 
-test("pipeline: strategies that do not gate (migrate, none) skip the drain", async () => {
+test("pipeline: strategies that do not gate (migrate, none) skip the drain and the settle", async () => {
   const { calls, drainArgs, ports, strategy, old } = setup({}, { name: "migrate", drains: false });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
-  assert.deepEqual(calls, FULL.filter((c) => c !== "drain"));
+  assert.deepEqual(calls, FULL.filter((c) => c !== "drain" && c !== "settle:1"));
+  assert.equal(report.settled, undefined, "nothing settled: the old generation accepts until it closes");
   assert.deepEqual(drainArgs, []);
   assert.equal(report.strategy, "migrate");
   assert.equal(report.drainMs, 0, "no time spent draining");
@@ -225,4 +231,47 @@ test("pipeline: a release that fails after the handoff is a warning; the upgrade
   assert.equal(report.ok, true);
   assert.deepEqual(calls, FULL);
   assert.deepEqual(report.warnings, ["release: tc: qdisc change failed"]);
+});
+
+test("pipeline: a settle that times out goes on to retire, with a warning naming what was left unread", async () => {
+  const { calls, ports, strategy, old } = setup({ settle: async () => ({ settled: 4, left: 2, complete: false }) });
+  const report = await runUpgrade(ports, strategy, old, undefined, 2000);
+  assert.equal(report.ok, true);
+  assert.ok(calls.includes("retire:1"));
+  assert.equal(report.settled, 4);
+  assert.deepEqual(report.warnings, ["generation 1 had not read 2 accepted connection(s) after 2.0 s; its stop may close them"]);
+});
+
+test("pipeline: an abort after the gate (the launcher is stopping) gives traffic back, releases the hold at once and rolls back", async () => {
+  let aborted = false;
+  const { calls, rollbacks, ports, strategy, old } = setup({ aborted: () => aborted }, { gate: async () => { calls.push("gate"); aborted = true; } });
+  const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
+  assert.deepEqual(calls, ["spawn", "ready", "context", "gate", "steer:old", "release", "rollback:2"], "no drain, no settle, no retire of the old generation");
+  assert.deepEqual(rollbacks, ["the upgrade was aborted (the launcher is stopping) during gate"]);
+  assert.equal(error.report.rolledBack, true);
+  assert.equal(error.step, "gate");
+});
+
+test("pipeline: an abort during the drain stops it there: release, rollback, the old generation untouched", async () => {
+  let aborted = false;
+  const { calls, ports, strategy, old } = setup({
+    aborted: () => aborted,
+    drain: async () => { calls.push("drain"); aborted = true; return { queuedAtGate: 1, halfOpenAtGate: 0, complete: false, queuedLeft: 1, halfOpenLeft: 0 }; },
+  });
+  const error = await failure(runUpgrade(ports, strategy, old, undefined, 2000));
+  assert.deepEqual(calls, ["spawn", "ready", "context", "gate", "drain", "steer:old", "release", "rollback:2"]);
+  assert.match(error.message, /aborted \(the launcher is stopping\) during drain; rolled back, generation 1 is still serving/);
+});
+
+test("pipeline: an abort once the old generation has its stop signal finishes the handoff without waiting", async () => {
+  let aborted = false;
+  const { calls, ports, strategy, old } = setup({
+    aborted: () => aborted,
+    retire: (g) => { calls.push(`retire:${g.number}`); aborted = true; },
+    waitListenersGone: async (g) => { calls.push(`gone:${g.number}`); return false; },
+  });
+  const report = await runUpgrade(ports, strategy, old, undefined, 2000);
+  assert.equal(report.ok, true, "the new generation serves; the stop then stops it gracefully");
+  assert.deepEqual(calls.slice(-4), ["retire:1", "gone:1", "release", "steer:new"]);
+  assert.deepEqual(report.warnings, [], "an aborted wait is not a listener left open");
 });
