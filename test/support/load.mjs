@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Closed-loop HTTP/1.1 load generator that tells failure kinds apart (DESIGN.md §7).
+ * Closed-loop HTTP/1.1 load generator that tells failure kinds apart
+ * (docs/architecture.md#testing-and-measuring).
  *
  * `wrk` lumps refused connects into write errors and `autocannon` hides resets on reconnect, so
  * upgrade tests use this instead: C workers, each opening a NEW TCP connection per request
@@ -18,7 +19,13 @@
  * It stops after --duration ms, on SIGTERM/SIGINT, or on a line "stop" on stdin; then it waits
  * for requests in flight (each bounded by --timeout) and prints ONE JSON line on stdout.
  * Total runtime is capped (--max-duration), so a forgotten generator never runs forever.
+ *
+ * With --record FILE it also writes every request to FILE at the end, one CSV line each:
+ * `start_ms,latency_ms,outcome` — start since the run began (connect included), time until the
+ * outcome, and the outcome (ok or a failure kind above). Kept in memory until then, so recording
+ * adds no I/O to the run itself; the bench buckets these into timelines.
  */
+import fs from "node:fs";
 import net from "node:net";
 import process from "node:process";
 
@@ -32,7 +39,8 @@ const USAGE = `usage: load.mjs --port N [options]
   --timeout MS         per-request deadline, connect included (default 5000)
   --progress MS        progress JSON line on stderr every MS ms, 0 = off (default 1000)
   --max-duration MS    hard cap on total runtime (default 600000)
-  --stop-on-stdin-eof  also stop when stdin reaches EOF (a parent that dies stops the load)`;
+  --stop-on-stdin-eof  also stop when stdin reaches EOF (a parent that dies stops the load)
+  --record FILE        write every request (start_ms,latency_ms,outcome) to FILE as CSV at the end`;
 
 /** How many failure messages the result keeps, so a failure storm cannot bloat the output. */
 const MAX_ERROR_SAMPLES = 10;
@@ -43,7 +51,7 @@ const MAX_ERROR_SAMPLES = 10;
 function parseArgs(argv) {
   const opts = {
     host: "127.0.0.1", port: 0, concurrency: 200, duration: 0, path: "/", keepalive: false,
-    timeout: 5000, progress: 1000, maxDuration: 600_000, stopOnStdinEof: false,
+    timeout: 5000, progress: 1000, maxDuration: 600_000, stopOnStdinEof: false, record: "",
   };
   const numeric = { "--port": "port", "--concurrency": "concurrency", "--duration": "duration",
     "--timeout": "timeout", "--progress": "progress", "--max-duration": "maxDuration" };
@@ -62,6 +70,7 @@ function parseArgs(argv) {
     else if (arg === "--stop-on-stdin-eof") opts.stopOnStdinEof = true;
     else if (arg === "--host") opts.host = take();
     else if (arg === "--path") opts.path = take();
+    else if (arg === "--record") opts.record = take();
     else if (arg in numeric) {
       const raw = take();
       const n = Number(raw);
@@ -267,9 +276,42 @@ let finished = false;
 /** Sockets we are done with but which have not closed yet; destroyed if they linger. */
 const lingering = new Set();
 
-function fail(kind, code, message) {
+// Per-request records for --record: parallel arrays (start, latency, outcome index), so a long
+// run costs three numbers per request and no allocation per request beyond the arrays' growth.
+const OUTCOMES = ["ok", "reset", "refused", "eof", "timeout", "status", "other"];
+const recordStart = [];
+const recordMs = [];
+const recordOutcome = [];
+
+function record(start, outcome, ms = performance.now() - start) {
+  if (!opts.record) return;
+  recordStart.push(start - t0);
+  recordMs.push(ms);
+  recordOutcome.push(OUTCOMES.indexOf(outcome));
+}
+
+/** Writes the records as CSV, in slices so a multi-million-request run never builds one huge string. */
+function writeRecords(path) {
+  const fd = fs.openSync(path, "w");
+  try {
+    fs.writeSync(fd, "start_ms,latency_ms,outcome\n");
+    const slice = 50_000;
+    for (let from = 0; from < recordStart.length; from += slice) {
+      const lines = [];
+      const to = Math.min(recordStart.length, from + slice);
+      for (let i = from; i < to; i++) lines.push(`${recordStart[i].toFixed(2)},${recordMs[i].toFixed(2)},${OUTCOMES[recordOutcome[i]]}\n`);
+      fs.writeSync(fd, lines.join(""));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Counts a failed request; `start` is when it began (performance.now()), for --record. */
+function fail(kind, code, message, start) {
   requests++;
   failures[kind]++;
+  record(start, kind);
   if (kind === "other") otherCodes[code] = (otherCodes[code] ?? 0) + 1;
   if (errorSamples.length < MAX_ERROR_SAMPLES) {
     const now = Date.now();
@@ -387,10 +429,12 @@ class Worker {
     if (p.status === 200) {
       requests++;
       ok++;
-      recordLatency(performance.now() - this.start);
+      const ms = performance.now() - this.start;
+      recordLatency(ms);
+      record(this.start, "ok", ms);
     } else {
       statusCodes[p.status] = (statusCodes[p.status] ?? 0) + 1;
-      fail("status", `HTTP_${p.status}`, `HTTP ${p.status}`);
+      fail("status", `HTTP_${p.status}`, `HTTP ${p.status}`, this.start);
     }
     this.served++;
     if (opts.keepalive && !p.connectionClose && !this.sock.readableEnded) {
@@ -404,7 +448,7 @@ class Worker {
 
   failAndDrop(kind, code, message) {
     this.inFlight = false;
-    fail(kind, code, message);
+    fail(kind, code, message, this.start);
     this.dropSocket();
     this.next();
   }
@@ -455,12 +499,16 @@ function finish() {
     if (w.inFlight) {
       w.inFlight = false;
       abandoned++;
-      fail("timeout", "ETIMEDOUT", "still in flight when the run ended");
+      fail("timeout", "ETIMEDOUT", "still in flight when the run ended", w.start);
     }
     w.dropSocket();
   }
   for (const sock of lingering) sock.destroy();
   const durationMs = Math.round(performance.now() - t0);
+  let recordError;
+  if (opts.record) {
+    try { writeRecords(opts.record); } catch (err) { recordError = String(err?.message ?? err); }
+  }
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
   const result = {
     connections, requests, ok, failed, failures, statusCodes, otherCodes, errorSamples,
@@ -469,6 +517,7 @@ function finish() {
     rps: durationMs > 0 ? Math.round((requests * 1000) / durationMs) : 0,
     keepalive: opts.keepalive, concurrency: opts.concurrency, reconnects, keepaliveStale, abandoned,
     startedAt, runtime: runtimeName(),
+    ...(opts.record ? { recorded: recordStart.length, recordFile: opts.record, ...(recordError ? { recordError } : {}) } : {}),
   };
   process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(0));
 }

@@ -45,6 +45,11 @@ export interface LoadOptions {
   runtime?: "node" | "bun" | "deno";
   /** Full argv prefix instead of `runtime`, e.g. ["/opt/node22/bin/node"]. */
   command?: readonly string[];
+  /**
+   * Write every request (start, latency, outcome) to this CSV file when the run ends; read it
+   * with {@link readLoadRecords}. Default: nothing is recorded.
+   */
+  recordFile?: string;
 }
 
 /** Failure counts by kind; see load.mjs for the definitions. */
@@ -104,6 +109,26 @@ export interface LoadResult {
   /** Epoch ms when the run started. */
   startedAt: number;
   runtime: "node" | "bun" | "deno";
+  /** With {@link LoadOptions.recordFile}: how many requests were written, and where. */
+  recorded?: number;
+  recordFile?: string;
+  /** With {@link LoadOptions.recordFile}: why the records could not be written, if they could not. */
+  recordError?: string;
+}
+
+/** What became of one recorded request: ok, or the failure kind. */
+export type LoadOutcome = "ok" | keyof LoadFailures;
+
+/**
+ * Every request of a run ({@link LoadOptions.recordFile}), as parallel arrays in the order the
+ * requests ended: index i is one request.
+ */
+export interface LoadRecords {
+  /** When the request started (connect included), ms since {@link LoadResult.startedAt}. */
+  startMs: Float64Array;
+  /** Time from start to the outcome, ms (for ok requests: the latency). */
+  latencyMs: Float64Array;
+  outcome: LoadOutcome[];
 }
 
 /** A progress report (load.mjs --progress). */
@@ -149,6 +174,7 @@ function loadArgs(opts: LoadOptions): string[] {
   if (opts.keepalive) args.push("--keepalive");
   if (opts.timeoutMs !== undefined) args.push("--timeout", String(opts.timeoutMs));
   if (opts.maxDurationMs !== undefined) args.push("--max-duration", String(opts.maxDurationMs));
+  if (opts.recordFile !== undefined) args.push("--record", opts.recordFile);
   return args;
 }
 
@@ -216,7 +242,8 @@ export function startLoad(opts: LoadOptions): LoadHandle {
   }
 
   function signal(sig: NodeJS.Signals): void {
-    // process.kill, not child.kill: Deno's child.kill misreports the exit status (DESIGN.md §5).
+    // process.kill, not child.kill: Deno's child.kill misreports the exit status
+    // (docs/architecture.md#child-processes).
     if (!exited && child.pid) try { process.kill(child.pid, sig); } catch { /* gone */ }
   }
 
@@ -242,6 +269,21 @@ export function startLoad(opts: LoadOptions): LoadHandle {
 /** Runs load for `opts.durationMs` and returns the result. */
 export function runLoad(opts: LoadOptions & { durationMs: number }): Promise<LoadResult> {
   return startLoad(opts).result;
+}
+
+/** Reads the CSV that load.mjs wrote for {@link LoadOptions.recordFile}. */
+export function readLoadRecords(path: string): LoadRecords {
+  const lines = fs.readFileSync(path, "utf8").split("\n");
+  if (lines[0] !== "start_ms,latency_ms,outcome") throw new Error(`${path}: not a load.mjs record file (header ${JSON.stringify(lines[0])})`);
+  const rows = lines.slice(1).filter(Boolean);
+  const records: LoadRecords = { startMs: new Float64Array(rows.length), latencyMs: new Float64Array(rows.length), outcome: new Array(rows.length) };
+  rows.forEach((row, i) => {
+    const [start, latency, outcome] = row.split(",");
+    records.startMs[i] = Number(start);
+    records.latencyMs[i] = Number(latency);
+    records.outcome[i] = outcome as LoadOutcome;
+  });
+  return records;
 }
 
 /** One line for assertion messages: counts, failure kinds, latency and the first errors. */
