@@ -16,6 +16,7 @@ async function main(argv: string[]): Promise<number> {
     case "status": return (await import("./cli/client-commands.ts")).statusCommand(options);
     case "stop": return (await import("./cli/client-commands.ts")).stopCommand(options);
     case "upgrade": return (await import("./cli/client-commands.ts")).upgradeCommand(options);
+    case "systemd-unit": return (await import("./cli/systemd-unit-command.ts")).systemdUnitCommand(options);
   }
 }
 

@@ -6,6 +6,7 @@ import yargs from "yargs";
 import { UsageError } from "../errors/reuse-run-error.ts";
 import { STRATEGY_NAMES, type CliOptions } from "../config/options.ts";
 import { commandWords, target, validateRun } from "./validate.ts";
+import { SYSTEMD_UNIT_FLAGS, systemdUnitOptions } from "./systemd-unit-command.ts";
 
 /** Parses the whole command line into one validated command; throws {@link UsageError}. `--help`/`--version` print and give `{ command: "help" }`. */
 export async function parseCommandLine(argv: readonly string[]): Promise<CliOptions> {
@@ -46,6 +47,10 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
       (args) => { result = { command: "status", ...target(args), json: Boolean(args.json) }; })
     .command("stop", "stop every generation gracefully and exit the launcher", (y) => y.options(control),
       (args) => { result = { command: "stop", ...target(args), json: Boolean(args.json) }; })
+    .command("systemd-unit", "print a systemd unit (--socket: a .socket + .service pair) that runs reuse-run with the run flags given (every flag of reuse-run --help)", (y) =>
+      // The run flags are not declared here: they reach the handler in order and go through run's own parser.
+      y.options(SYSTEMD_UNIT_FLAGS).parserConfiguration({ "populate--": true, "camel-case-expansion": false, "boolean-negation": true, "unknown-options-as-args": true }).strict(false),
+      async (args) => { result = await systemdUnitOptions(args as Record<string, unknown>, parseCommandLine); })
     .strict()
     .help()
     .version("0.1.0")

@@ -68,11 +68,28 @@ export interface StopOptions extends ControlTarget {
   json: boolean;
 }
 
+/** `reuse-run systemd-unit`: the unit file(s) that run {@link SystemdUnitOptions.run} under systemd. */
+export interface SystemdUnitOptions {
+  command: "systemd-unit";
+  /** The `run` command line the unit's ExecStart= runs, validated as `run` validates it. */
+  run: RunOptions;
+  /** Also a `.socket` unit (socket activation). */
+  socket: boolean;
+  /** `Type=` of the service. */
+  type: "notify" | "notify-reload";
+  /** Absolute path of reuse-run for ExecStart=/ExecReload=; default: the running one. */
+  binary?: string;
+  /** WorkingDirectory=; default: the current directory. */
+  workingDirectory?: string;
+  /** Write the files here instead of printing them. */
+  outputDir?: string;
+}
+
 /** `--help` or `--version`: the text was printed; nothing else to do. */
 export interface HelpOptions {
   command: "help";
 }
 
 /** Any parsed command line. */
-export type CliOptions = RunOptions | UpgradeOptions | StatusOptions | StopOptions | HelpOptions;
+export type CliOptions = RunOptions | UpgradeOptions | StatusOptions | StopOptions | SystemdUnitOptions | HelpOptions;
 
