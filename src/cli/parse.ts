@@ -5,40 +5,84 @@
 import yargs from "yargs";
 import { UsageError } from "../errors/reuse-run-error.ts";
 import { STRATEGY_NAMES, type CliOptions } from "../config/options.ts";
+import { DURATION_RANGES, formatDurationValue, type DurationFlag } from "../config/duration.ts";
 import { commandWords, target, validateRun } from "./validate.ts";
 import { SYSTEMD_UNIT_FLAGS, systemdUnitOptions } from "./systemd-unit-command.ts";
+
+/** `--name`, `--control`, `--json`: how a client command (and the launcher) names its control socket. */
+const CONTROL_FLAGS = {
+  name: { type: "string", requiresArg: true, describe: "launcher name (control socket NAME.sock)" },
+  control: { type: "string", requiresArg: true, describe: "control socket path" },
+  json: { type: "boolean", describe: "machine-readable output" },
+} as const;
+
+/** A duration flag's help: what it bounds, its default and its range. */
+function durationHelp(flag: DurationFlag, what: string, fallback: string): string {
+  const range = DURATION_RANGES[flag];
+  return `${what} (default ${fallback}; ${formatDurationValue(range.min)} to ${formatDurationValue(range.max)})`;
+}
+
+/**
+ * The flags of `reuse-run --cmd … --listen …` besides {@link CONTROL_FLAGS}. Every value flag
+ * requires its value (`--backlog` alone is an error, not the default), so a forgotten value can
+ * never turn the next flag into one.
+ */
+const RUN_FLAGS = {
+  cmd: { type: "string", requiresArg: true, describe: "server command, split like shell words (or give it after --)" },
+  listen: { type: "string", array: true, nargs: 1, describe: "address: 8080, :8080, 127.0.0.1:8080, [::1]:8080 (repeatable)" },
+  backlog: { type: "string", requiresArg: true, describe: "listen backlog, 1 to 1000000 (capped by net.core.somaxconn)", default: undefined },
+  "stop-signal": { type: "string", requiresArg: true, describe: "signal that asks a generation to finish (default SIGTERM)" },
+  "drain-timeout": { type: "string", requiresArg: true, describe: durationHelp("--drain-timeout", "time a stopping generation gets before SIGKILL", "30s") },
+  "ready-timeout": { type: "string", requiresArg: true, describe: durationHelp("--ready-timeout", "time a new generation gets to become ready", "60s") },
+  "handoff-timeout": { type: "string", requiresArg: true, describe: durationHelp("--handoff-timeout", "upper bound of the gate/drain/hold window", "2s") },
+  restart: { type: "string", requiresArg: true, describe: "replace a generation that exits: on-failure (default), always, never" },
+  handoff: { type: "string", requiresArg: true, describe: `how connections move to the new generation: ${STRATEGY_NAMES.join(", ")}` },
+  "hold-hook": { type: "string", requiresArg: true, describe: "command run as HOOK hold / HOOK release (with --handoff hook)" },
+  ready: { type: "string", requiresArg: true, describe: "auto (default), notify, delay:2s, exec:\"curl -sf …\"" },
+  "self-bind": { type: "boolean", describe: "the server binds the address itself with SO_REUSEPORT" },
+  "enable-migrate": { type: "boolean", describe: "set net.ipv4.tcp_migrate_req=1 (root)" },
+  "prefix-output": { type: "boolean", describe: "prefix server output lines with [gen N]" },
+  "pid-file": { type: "string", requiresArg: true, describe: "write the launcher's pid here (atomically)" },
+  queue: { type: "boolean", describe: "queue concurrent upgrade requests (--no-queue refuses them)" },
+} as const;
+
+/** `--cmd` and `--listen` first in `--help`, then the control flags, then the rest. */
+const RUN_FLAGS_HELP_ORDER = { cmd: RUN_FLAGS.cmd, listen: RUN_FLAGS.listen };
+
+/**
+ * yargs reads `--self-bind=maybe`, `--json=1` or `--no-queue=x` as false without a word: a switch
+ * takes no value but `=true` or `=false`. Tokens after `--` (the server's own argv) and the value
+ * that follows a value flag (`--cmd --json=1`) are not flags and are left alone.
+ */
+function refuseSwitchValues(argv: readonly string[]): void {
+  const flags: Record<string, { type: string }> = { ...RUN_FLAGS, ...CONTROL_FLAGS };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") return;
+    if (flags[arg.slice(2)]?.type === "string") { i++; continue; }
+    const match = /^--(no-)?([^=]+)=(.*)$/s.exec(arg);
+    if (!match || flags[match[2]!]?.type !== "boolean") continue;
+    const [, negated, name, value] = match;
+    if (!negated && (value === "true" || value === "false")) continue;
+    const expected = negated ? `--no-${name} or --${name}=false` : `--${name}, --no-${name} or --${name}=true|false`;
+    throw new UsageError(`${arg}: --${negated ?? ""}${name} is a switch and takes no value; expected ${expected}`);
+  }
+}
 
 /** Parses the whole command line into one validated command; throws {@link UsageError}. `--help`/`--version` print and give `{ command: "help" }`. */
 export async function parseCommandLine(argv: readonly string[]): Promise<CliOptions> {
   let result: CliOptions | undefined;
-  const control = { name: { type: "string", describe: "launcher name (control socket NAME.sock)" }, control: { type: "string", describe: "control socket path" }, json: { type: "boolean", describe: "machine-readable output" } } as const;
+  refuseSwitchValues(argv);
+  const control = CONTROL_FLAGS;
   const parser = yargs([...argv])
     .scriptName("reuse-run")
     .locale("en")
     .parserConfiguration({ "populate--": true, "camel-case-expansion": false, "boolean-negation": true })
     .usage("$0 --cmd COMMAND --listen ADDR [options]\n$0 upgrade | status | stop [--name NAME]")
     .command("$0", "supervise COMMAND on SO_REUSEPORT listeners (generation 1, then upgrades)", (y) =>
-      y.options({
-        cmd: { type: "string", describe: "server command, split like shell words (or give it after --)" },
-        listen: { type: "string", array: true, nargs: 1, describe: "address: 8080, :8080, 127.0.0.1:8080, [::1]:8080 (repeatable)" },
-        ...control,
-        backlog: { type: "string", describe: "listen backlog (capped by net.core.somaxconn)", default: undefined },
-        "stop-signal": { type: "string", describe: "signal that asks a generation to finish (default SIGTERM)" },
-        "drain-timeout": { type: "string", describe: "time a stopping generation gets before SIGKILL (default 30s)" },
-        "ready-timeout": { type: "string", describe: "time a new generation gets to become ready (default 60s)" },
-        "handoff-timeout": { type: "string", describe: "upper bound of the gate/drain/hold window (default 2s)" },
-        restart: { type: "string", describe: "replace a generation that exits: on-failure (default), always, never" },
-        handoff: { type: "string", describe: `how connections move to the new generation: ${STRATEGY_NAMES.join(", ")}` },
-        "hold-hook": { type: "string", describe: "command run as HOOK hold / HOOK release (with --handoff hook)" },
-        ready: { type: "string", describe: "auto (default), notify, delay:2s, exec:\"curl -sf …\"" },
-        "self-bind": { type: "boolean", describe: "the server binds the address itself with SO_REUSEPORT" },
-        "enable-migrate": { type: "boolean", describe: "set net.ipv4.tcp_migrate_req=1 (root)" },
-        "prefix-output": { type: "boolean", describe: "prefix server output lines with [gen N]" },
-        "pid-file": { type: "string", describe: "write the launcher's pid here (atomically)" },
-        queue: { type: "boolean", describe: "queue concurrent upgrade requests (--no-queue refuses them)" },
-      }), (args) => { result = validateRun(args as Record<string, unknown>); })
+      y.options({ ...RUN_FLAGS_HELP_ORDER, ...control, ...RUN_FLAGS }), (args) => { result = validateRun(args as Record<string, unknown>); })
     .command("upgrade", "start the next generation, hand off without resets, retire the old one", (y) =>
-      y.options({ ...control, cmd: { type: "string", describe: "new command for the next generation" }, queue: { type: "boolean", describe: "wait for a running upgrade (--no-queue: refuse)" } }),
+      y.options({ ...control, cmd: { type: "string", requiresArg: true, describe: "new command for the next generation" }, queue: { type: "boolean", describe: "wait for a running upgrade (--no-queue: refuse)" } }),
       (args) => {
         const words = commandWords(args.cmd, (args["--"] as unknown[]) ?? [], "--cmd");
         result = { command: "upgrade", ...target(args), argv: words, json: Boolean(args.json), queue: args.queue !== false };
@@ -59,6 +103,8 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
     .fail((message, error) => {
       if (error instanceof UsageError) throw error;
       const text = message ?? error?.message ?? "invalid command line";
+      const missingValue = /^Not enough arguments following: (\S+)$/.exec(text);
+      if (missingValue) throw new UsageError(`--${missingValue[1]} needs a value; see reuse-run --help for the flags each command takes`);
       throw new UsageError(/^Unknown argument|^Not enough arguments|^Missing required/.test(text) ? `${text}; see reuse-run --help for the flags each command takes` : text);
     });
   await parser.parseAsync();

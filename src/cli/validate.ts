@@ -4,8 +4,8 @@
  */
 import { constants as osConstants } from "node:os";
 import { UsageError } from "../errors/reuse-run-error.ts";
-import { parseListenAddress, type ListenAddress } from "../config/listen-address.ts";
-import { parseDuration } from "../config/duration.ts";
+import { checkListenSet, parseListenAddress, type ListenAddress } from "../config/listen-address.ts";
+import { DURATION_RANGES, formatDurationValue, parseDuration, type DurationFlag } from "../config/duration.ts";
 import { splitCommand } from "../config/command-words.ts";
 import { STRATEGY_NAMES, type ControlTarget, type ReadyMode, type RestartPolicy, type RunOptions, type StrategyName } from "../config/options.ts";
 
@@ -52,6 +52,13 @@ export function single(value: unknown, flag: string): string | undefined {
   return String(value);
 }
 
+/** A path flag's one value: `--pid-file=` or `--control ""` names no file, and is refused. */
+export function singlePath(value: unknown, flag: string): string | undefined {
+  const path = single(value, flag);
+  if (path === "") throw new UsageError(`--${flag} is empty; expected a path`);
+  return path;
+}
+
 /** Validates the flags of the default `run` command into {@link RunOptions} (pure: no files, no sockets). */
 export function validateRun(args: Record<string, unknown>, env: Record<string, string | undefined> = process.env): RunOptions {
   const argv = commandWords(args.cmd, (args["--"] as unknown[]) ?? [], "--cmd");
@@ -60,12 +67,7 @@ export function validateRun(args: Record<string, unknown>, env: Record<string, s
   // A socket-activated launcher gets its addresses from the sockets systemd passes.
   if (listenValues.length === 0 && env.LISTEN_FDS === undefined) throw new UsageError(`missing --listen; expected e.g. --listen :8080 (repeatable)`);
   const listen = listenValues.map((v) => parseListenAddress(v));
-  const seen = new Set<string>();
-  for (const a of listen) {
-    const key = `${a.host}|${a.port}|${a.v6only}`;
-    if (seen.has(key)) throw new UsageError(`--listen ${a.input} is given twice`);
-    seen.add(key);
-  }
+  checkListenSet(listen);
   const backlogText = single(args.backlog, "backlog") ?? "4096";
   if (!/^\d+$/.test(backlogText) || Number(backlogText) < 1 || Number(backlogText) > 1_000_000) {
     throw new UsageError(`--backlog "${backlogText}": expected a whole number from 1 to 1000000`);
@@ -88,26 +90,34 @@ export function validateRun(args: Record<string, unknown>, env: Record<string, s
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new UsageError(`--name "${name}": expected 1-64 letters, digits, '.', '_' or '-'`);
   }
-  const duration = (flag: string, fallback: string) => parseDuration(single(args[flag], flag) ?? fallback, `--${flag}`);
+  const duration = (flag: string, fallback: string) => {
+    const name = `--${flag}` as DurationFlag;
+    return parseDuration(single(args[flag], flag) ?? fallback, name, DURATION_RANGES[name]);
+  };
+  const readyTimeoutMs = duration("ready-timeout", "60s");
+  const ready = parseReadyMode(single(args.ready, "ready") ?? "auto");
+  if (ready.kind === "delay" && ready.ms >= readyTimeoutMs) {
+    throw new UsageError(`--ready "${String(args.ready)}": the delay must be shorter than --ready-timeout (${formatDurationValue(readyTimeoutMs)}), or no generation is ever ready`);
+  }
   return {
     command: "run",
     argv,
     listen,
     name,
-    control: single(args.control, "control"),
+    control: singlePath(args.control, "control"),
     backlog: Number(backlogText),
     stopSignal: parseSignal(single(args["stop-signal"], "stop-signal") ?? "SIGTERM"),
     drainTimeoutMs: duration("drain-timeout", "30s"),
-    readyTimeoutMs: duration("ready-timeout", "60s"),
+    readyTimeoutMs,
     handoffTimeoutMs: duration("handoff-timeout", "2s"),
     restart: restart as RestartPolicy,
     handoff: handoff as StrategyName,
     holdHook,
-    ready: parseReadyMode(single(args.ready, "ready") ?? "auto"),
+    ready,
     selfBind: Boolean(args["self-bind"]),
     enableMigrate: Boolean(args["enable-migrate"]),
     prefixOutput: Boolean(args["prefix-output"]),
-    pidFile: single(args["pid-file"], "pid-file"),
+    pidFile: singlePath(args["pid-file"], "pid-file"),
     queueUpgrades: args.queue !== false,
     json: Boolean(args.json),
   };
@@ -120,6 +130,6 @@ export function defaultName(listen: readonly ListenAddress[]): string {
 
 /** `--name` / `--control` of a client command. */
 export function target(args: Record<string, unknown>): ControlTarget {
-  return { name: single(args.name, "name"), control: single(args.control, "control") };
+  return { name: single(args.name, "name"), control: singlePath(args.control, "control") };
 }
 

@@ -2,6 +2,9 @@
  * `--listen` values: `8080`, `:8080`, `0.0.0.0:8080`, `127.0.0.1:8080`, `[::]:8080`, `[::1]:8080`.
  * A bare port means every interface, dual-stack (`[::]` with IPV6_V6ONLY=0). An explicit `[::]`
  * is IPv6-only, as in nginx, so it can sit next to an explicit `0.0.0.0` on the same port.
+ *
+ * Numbers are decimal without leading zeros: `08080` or `127.0.0.010` is refused rather than read
+ * as 8080 or 10 — inet_aton() would read `010` as octal 8, so each reader could mean another address.
  */
 import { UsageError } from "../errors/reuse-run-error.ts";
 
@@ -45,6 +48,9 @@ export function parseListenAddress(input: string): ListenAddress {
   if (hostPart === undefined) {
     return { input, host: "::", port, family: 6, v6only: false, label: `*:${port}` };
   }
+  if (hasLeadingZeroOctet(hostPart)) {
+    throw new UsageError(`--listen "${input}": "${hostPart}" has a part with a leading zero (read as octal by some tools); expected e.g. 127.0.0.1`);
+  }
   if (isIPv4(hostPart)) return { input, host: hostPart, port, family: 4, v6only: false, label: `${hostPart}:${port}` };
   if (hostPart === "localhost") return { input, host: "127.0.0.1", port, family: 4, v6only: false, label: `127.0.0.1:${port}` };
   const v6 = parseIPv6(hostPart);
@@ -55,11 +61,52 @@ export function parseListenAddress(input: string): ListenAddress {
   throw new UsageError(`--listen "${input}": "${hostPart}" is not a numeric IP address; ${EXPECTED}`);
 }
 
+/**
+ * Refuses `--listen` addresses that would share connections: the same address twice (also when
+ * spelled differently, `localhost:P` and `127.0.0.1:P`), or a wildcard next to an address it
+ * covers on the same port — `:P` covers every address, `0.0.0.0:P` every IPv4 one, `[::]:P`
+ * every IPv6 one. Both would be bound, and the kernel gives a connection to the socket bound to
+ * its exact address before a wildcard one, so a server that serves only one of its fds leaves the
+ * other's clients waiting. nginx in that case binds only the wildcard; a launcher that passes each
+ * address as its own fd cannot drop one silently, so it asks for one of them.
+ */
+export function checkListenSet(addresses: readonly ListenAddress[]): void {
+  for (let j = 1; j < addresses.length; j++) {
+    for (let i = 0; i < j; i++) {
+      const a = addresses[i]!, b = addresses[j]!;
+      if (a.port !== b.port) continue;
+      if (a.host === b.host && a.family === b.family && a.v6only === b.v6only) throw new UsageError(`--listen ${b.input} is given twice`);
+      const [wildcard, other] = covers(a, b) ? [a, b] : covers(b, a) ? [b, a] : [];
+      if (wildcard && other) {
+        throw new UsageError(`--listen ${other.input} overlaps --listen ${wildcard.input}, which already receives every ${coverage(wildcard)} connection to port ${a.port}; give one of them`);
+      }
+    }
+  }
+}
+
+/** True when `wildcard` is an any-address whose connections include those to `other` (same port). */
+function covers(wildcard: ListenAddress, other: ListenAddress): boolean {
+  if (wildcard.family === 6 && wildcard.host === "::" && !wildcard.v6only) return true;
+  if (wildcard.family === 4 && wildcard.host === "0.0.0.0") return other.family === 4;
+  return wildcard.family === 6 && wildcard.host === "::" && other.family === 6;
+}
+
+function coverage(wildcard: ListenAddress): string {
+  if (wildcard.family === 4) return "IPv4";
+  return wildcard.v6only ? "IPv6" : "IPv4 and IPv6";
+}
+
 function parsePort(text: string, input: string): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`--listen "${input}": port "${text}" is not a number; ${EXPECTED}`);
+  if (/^0\d/.test(text)) throw new UsageError(`--listen "${input}": port "${text}" has a leading zero; expected 1-65535 written without one`);
   const port = Number(text);
   if (port < 1 || port > 65535) throw new UsageError(`--listen "${input}": port ${port} is out of range; expected 1-65535`);
   return port;
+}
+
+/** True for a dotted quad of which some part has a leading zero, like `127.0.0.010`. */
+function hasLeadingZeroOctet(text: string): boolean {
+  return isIPv4(text) && text.split(".").some((part) => /^0\d/.test(part));
 }
 
 /** True for a dotted-quad IPv4 address. */

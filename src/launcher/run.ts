@@ -8,7 +8,8 @@ import { startControlServer, type ControlServer } from "../control/server.ts";
 import { openListener, closeListener, ListenError, type Listener } from "../net/listener.ts";
 import { createNotifier } from "../systemd/notify.ts";
 import { openNotifyReceiver, type NotifyReceiver } from "../systemd/notify-receiver.ts";
-import { writePidFile, removePidFile } from "../systemd/pid-file.ts";
+import { removePidFile } from "../systemd/pid-file.ts";
+import type { InheritedSocket } from "../systemd/listen-fds.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
 import { osEnv } from "../supervisor/os-env.ts";
 import { prepareStartup } from "./startup.ts";
@@ -19,16 +20,27 @@ import { handleSignals } from "./signals.ts";
 export async function runLauncher(options: RunOptions): Promise<number> {
   const log = launcherLog(options);
   const startup = await prepareStartup(options, log);
-  const listeners = bindListeners(options, startup.inherited, log);
+  let listeners: Listener[];
+  try {
+    listeners = bindListeners(options, startup.inherited, log);
+  } catch (error) {
+    startup.pidFile?.abandon();
+    throw error;
+  }
+  try {
+    startup.pidFile?.commit();
+  } catch (error) {
+    for (const listener of listeners) if (!startup.inherited.includes(listener as InheritedSocket)) closeListener(listener);
+    throw error;
+  }
 
   const notifier = createNotifier(process.env, { onError: (e: Error) => log(`sd_notify: ${e.message}`) });
   let notifyReceiver: NotifyReceiver | undefined;
   try {
-    notifyReceiver = openNotifyReceiver(startup.controlPath.replace(/\.sock$/, "") + ".notify");
+    notifyReceiver = openNotifyReceiver(startup.notifyPath);
   } catch (error) {
     log(`no notify socket for generations (${messageOf(error)}); --ready notify will not work`);
   }
-  if (options.pidFile) writePidFile(options.pidFile);
 
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));

@@ -1,11 +1,14 @@
 /**
  * Everything a launcher checks and claims before it binds a socket or starts a process: sockets
- * passed by systemd, the commands, the control socket, `--enable-migrate`, the handoff strategy,
- * and the sweep of a predecessor's leftovers. Anything wrong here is a {@link UsageError}: one
- * line, exit 2, nothing bound.
+ * passed by systemd, the commands (`--cmd`, `--hold-hook`, `--ready exec:`), the notify socket
+ * path, the pid file, the control socket, `--enable-migrate`, the handoff strategy, and the sweep
+ * of a predecessor's leftovers. Anything wrong here is a {@link UsageError}: one line, exit 2,
+ * nothing bound, nothing left behind.
  */
+import { lstatSync } from "node:fs";
+import { resolve } from "node:path";
 import type { RunOptions } from "../config/options.ts";
-import { resolveExecutable } from "../config/command-words.ts";
+import { formatCommand, resolveExecutable } from "../config/command-words.ts";
 import { UsageError, messageOf } from "../errors/reuse-run-error.ts";
 import { controlPath } from "../control/paths.ts";
 import { claimControlPath, ControlSocketBusyError } from "../control/server.ts";
@@ -14,6 +17,7 @@ import { enableMigrate } from "../handoff/migrate.ts";
 import { StrategyRegistry } from "../handoff/registry.ts";
 import { sharedSocketStrategy } from "../handoff/shared.ts";
 import { inheritedListeners, type InheritedSocket } from "../systemd/listen-fds.ts";
+import { preparePidFile, type PendingPidFile } from "../systemd/pid-file.ts";
 import { sweepLeftovers } from "./sweep.ts";
 
 /** What start-up established, for the wiring in run.ts. */
@@ -22,6 +26,10 @@ export interface StartupResult {
   inherited: InheritedSocket[];
   /** The claimed control socket path. */
   controlPath: string;
+  /** Where the generations' notify socket goes: next to the control socket, checked to fit. */
+  notifyPath: string;
+  /** `--pid-file`, written to its temp file: run.ts commits it once the listeners are bound, or abandons it. */
+  pidFile?: PendingPidFile;
   choice: StrategyChoice;
   registry: StrategyRegistry;
   /** Self-bind: choose again before each upgrade. */
@@ -31,8 +39,23 @@ export interface StartupResult {
 /** Checks and claims everything before binding; `options.listen` is replaced by systemd's sockets when activated. */
 export async function prepareStartup(options: RunOptions, log: (line: string) => void): Promise<StartupResult> {
   const inherited = takeInheritedSockets(options, log);
-  for (const program of [options.argv[0]!, options.holdHook?.[0]]) if (program) resolveExecutable(program);
+  resolvePrograms(options);
   const path = options.control ?? controlPath(options.name);
+  const notifyPath = checkNotifyPath(path);
+  // Written (to its temp file) before anything is claimed or bound, so a directory that cannot
+  // take it fails here; every later failure of start-up removes it again.
+  const pidFile = options.pidFile === undefined ? undefined : preparePidFile(options.pidFile);
+  try {
+    const claimed = await claimAndChoose(options, inherited, path, log);
+    return { inherited, controlPath: path, notifyPath, pidFile, ...claimed };
+  } catch (error) {
+    pidFile?.abandon();
+    throw error;
+  }
+}
+
+/** The control socket, `--enable-migrate`, the strategy in force and the sweep. */
+async function claimAndChoose(options: RunOptions, inherited: InheritedSocket[], path: string, log: (line: string) => void): Promise<Pick<StartupResult, "choice" | "registry" | "rechoose">> {
   try {
     if (await claimControlPath(path)) log(`replaced a stale control socket at ${path}`);
   } catch (error) {
@@ -56,7 +79,7 @@ export async function prepareStartup(options: RunOptions, log: (line: string) =>
     : await rechoose(true, "");
   if (options.selfBind && choice.strategy.name === "steer") choice.reason += " (self-bind: checked again before each upgrade)";
   await sweepLeftovers(options.name, registry, log);
-  return { inherited, controlPath: path, choice, registry, rechoose: options.selfBind ? rechoose : undefined };
+  return { choice, registry, rechoose: options.selfBind ? rechoose : undefined };
 }
 
 /** Sockets passed by systemd, taken first: they must be close-on-exec before any child starts. */
@@ -76,3 +99,42 @@ function takeInheritedSockets(options: RunOptions, log: (line: string) => void):
   return inherited;
 }
 
+
+/**
+ * The programs start-up would otherwise find missing only later: `--cmd` (when generation 1
+ * spawns), `--hold-hook` (at the first upgrade's gate) and `--ready exec:` (after a whole ready
+ * timeout of failed checks).
+ */
+function resolvePrograms(options: RunOptions): void {
+  resolveExecutable(options.argv[0]!);
+  const named = (flag: string, program: string) => {
+    try {
+      resolveExecutable(program);
+    } catch (error) {
+      throw new UsageError(`${flag}: ${messageOf(error)}`, { cause: error });
+    }
+  };
+  if (options.holdHook?.[0] !== undefined) named("--hold-hook", options.holdHook[0]);
+  if (options.ready.kind === "exec") named(`--ready exec:${formatCommand(options.ready.argv)}`, options.ready.argv[0]!);
+}
+
+/** sun_path holds 108 bytes, one of them the terminating NUL. */
+const MAX_UNIX_PATH = 107;
+
+/**
+ * The generations' notify socket path, `NAME.notify` next to the control socket `NAME.sock`
+ * (absolute: NOTIFY_SOCKET must be), refused up front when a unix socket cannot have it — too
+ * long, or something other than a socket already there — instead of a launcher that runs
+ * without one and whose `--ready notify` never sees READY=1.
+ */
+export function checkNotifyPath(control: string): string {
+  const path = resolve(control).replace(/\.sock$/, "") + ".notify";
+  const bytes = new TextEncoder().encode(path).length;
+  if (bytes > MAX_UNIX_PATH) {
+    throw new UsageError(`notify socket ${path} (next to the control socket) is ${bytes} bytes, longer than the ${MAX_UNIX_PATH} a unix socket path can have; use a shorter --control path or --name`);
+  }
+  let stat;
+  try { stat = lstatSync(path); } catch { return path; }
+  if (!stat.isSocket()) throw new UsageError(`notify socket ${path}: something that is not a socket is in the way; remove it, or use another --name or --control`);
+  return path;
+}

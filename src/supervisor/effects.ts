@@ -9,6 +9,8 @@ import type { Listener } from "../net/listener.ts";
 import type { SupervisorEnv, Steering } from "./env.ts";
 import type { Generation } from "./generation.ts";
 import type { UpgradePorts } from "./pipeline.ts";
+import type { OwnedSocket } from "./orphans.ts";
+import type { OrphanWatch } from "./orphan-watch.ts";
 
 /** Progress callback of one upgrade request. */
 export type ProgressSink = (step: string, message: string) => void;
@@ -23,10 +25,14 @@ export interface UpgradeOwner {
   promote(old: Generation, next: Generation): void;
   /** A generation that did not take over: `failed`, and forgotten once it has exited. */
   discard(generation: Generation): void;
-  /** The retired generation has exited: its sockets left their groups. */
-  afterRetired(generation: Generation): void;
+  /** The retired generation has exited: orphans of its sockets are removed, the program re-pointed. */
+  afterRetired(generation: Generation): Promise<void>;
   /** Closes the launcher's copies of `listeners` and drops them from the steering model. */
   closeAll(listeners: readonly Listener[]): void;
+  /** Every listening socket of `generation` (its listeners, and in self-bind mode what its processes hold now). */
+  socketsOf(generation: Generation): OwnedSocket[];
+  /** Where orphan removals are recorded (logged, kept for `status` when stuck). */
+  readonly orphans: Pick<OrphanWatch, "note">;
 }
 
 /** The inputs of one upgrade's effects. */
@@ -110,12 +116,18 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
     waitListenersGone: async (generation, deadline) =>
       shared !== undefined || env.waitListenersGone(generation.listeners, deadline, (member) => setup.steering?.leave(member), abort),
     rollback: async (generation, reason) => {
+      const sockets = owner.socketsOf(generation); // before the kill: a self-bound generation's sockets are found through its processes
       generation.signal("SIGKILL");
       await generation.waitExit(5000);
-      if (!shared) owner.closeAll(generation.listeners);
+      let warnings: string[] = [];
+      if (!shared) {
+        for (const listener of generation.listeners) env.closeListener(listener);
+        warnings = owner.orphans.note(generation, await env.removeOrphans(sockets));
+      }
       owner.discard(generation);
       pointAtServing();
       progress("rollback", `generation ${generation.number} stopped (${reason}); its listeners are closed`);
+      return warnings;
     },
     promote: (old, next) => owner.promote(old, next),
     counters: () => env.counters(),

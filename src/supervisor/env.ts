@@ -11,6 +11,7 @@ import type { Generation, GenerationProcess } from "./generation.ts";
 import type { GenerationSpec } from "./generation-process.ts";
 import type { DrainResult, SettleResult } from "./pipeline.ts";
 import type { Discovery } from "./self-bind.ts";
+import type { OrphanReport, OwnedSocket } from "./orphans.ts";
 
 /** The launcher's model of each reuseport group and the steering program attached to it. */
 export interface Steering {
@@ -65,6 +66,8 @@ export interface SupervisorEnv {
   settle(generation: Generation, deadline: number, abort?: AbortSignal): Promise<SettleResult>;
   /** Resolves true once none of `members` listens any more (false at the deadline or on abort); `onGone` for each as it goes. */
   waitListenersGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void, abort?: AbortSignal): Promise<boolean>;
+  /** Kills whatever still holds `sockets` once their generation is gone (see orphans.ts). */
+  removeOrphans(sockets: readonly OwnedSocket[]): Promise<OrphanReport>;
   /** Kernel counters (TcpExt/Tcp) whose deltas an upgrade reports. */
   counters(): Record<string, number>;
   /** The steering model for this launcher's groups. */

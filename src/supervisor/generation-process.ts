@@ -4,11 +4,11 @@
  * mode passes PORT/HOST and lets the server bind with SO_REUSEPORT.
  */
 import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import type { ListenAddress } from "../config/listen-address.ts";
 import { ReuseRunError } from "../errors/reuse-run-error.ts";
 import type { Listener } from "../net/listener.ts";
 import type { ExitStatus, GenerationProcess } from "./generation.ts";
+import { forwardOutput, launcherOutput } from "./output-forwarder.ts";
 
 /** Everything needed to start one generation's process. */
 export interface GenerationSpec {
@@ -81,9 +81,10 @@ export function spawnGenerationProcess(spec: GenerationSpec): GenerationProcess 
   const pid = child.pid;
   if (!pid) throw new ReuseRunError(`could not start ${spec.argv[0]}`, { generation: spec.number, step: "spawn" });
   if (spec.prefixOutput) {
+    // With backpressure: a slow reader of the launcher's output slows the server, never grows the launcher.
     const prefix = `[gen ${spec.number}] `;
-    createInterface({ input: child.stdout! }).on("line", (line) => process.stdout.write(prefix + line + "\n"));
-    createInterface({ input: child.stderr! }).on("line", (line) => process.stderr.write(prefix + line + "\n"));
+    void forwardOutput(child.stdout!, launcherOutput("stdout"), prefix);
+    void forwardOutput(child.stderr!, launcherOutput("stderr"), prefix);
   }
   return {
     pid,

@@ -15,6 +15,7 @@ import { waitUntilReady } from "./readiness.ts";
 import { discoverListeners, foreignSockets } from "./self-bind.ts";
 import { drainOldListeners, waitUntilGone } from "./drain.ts";
 import { settleAccepted } from "./settle.ts";
+import { removeOrphanedListeners } from "./orphans.ts";
 import { StickySteering } from "./sticky-steering.ts";
 
 /** The operating system, for a launcher run with `options`. */
@@ -46,6 +47,7 @@ export function osEnv(options: RunOptions): SupervisorEnv {
     drain: drainOldListeners,
     settle: (generation, deadline, abort) => settleAccepted(generation.pid, [...new Set(options.listen.map((a) => a.port))], deadline, abort),
     waitListenersGone: waitUntilGone,
+    removeOrphans: (sockets) => removeOrphanedListeners(sockets),
     counters() {
       try { return readCounters(); } catch { return {}; }
     },

@@ -65,8 +65,8 @@ export interface UpgradePorts<G extends PipelineGeneration> {
   retire(generation: G): void;
   /** Resolves true once none of `generation`'s listeners is in its reuseport group any more. */
   waitListenersGone(generation: G, deadline: number): Promise<boolean>;
-  /** Kills a generation that failed to take over and closes its listeners. */
-  rollback(generation: G, reason: string): Promise<void>;
+  /** Kills a generation that failed to take over and closes its listeners; resolves with anything worth a warning (orphaned listeners found). */
+  rollback(generation: G, reason: string): Promise<string[]>;
   /** Marks `next` as the serving generation, `old` as draining. */
   promote(old: G, next: G): void;
   /** Kernel counters (TcpExt/Tcp) to report deltas of. */
@@ -240,7 +240,7 @@ class UpgradeRun<G extends PipelineGeneration> {
         this.report.warnings.push(`release after failure: ${messageOf(error)}`);
       }
     }
-    await this.ports.rollback(next, reason);
+    this.report.warnings.push(...await this.ports.rollback(next, reason));
     return this.fail(`${subject}${reason}; rolled back, generation ${this.old.number} is still serving`, true, step, cause);
   }
 

@@ -20,6 +20,8 @@ import { upgradeEffects, type ProgressSink, type UpgradeOwner } from "./effects.
 import { UpgradeFailedError, summarizeReport, type UpgradeReport } from "./report.ts";
 import { HandoffChoice } from "./handoff-choice.ts";
 import { ServiceStatus } from "./service-status.ts";
+import { OrphanWatch } from "./orphan-watch.ts";
+import type { OwnedSocket } from "./orphans.ts";
 import { buildStatus, type StatusSnapshot } from "./status.ts";
 
 export type { ProgressSink } from "./effects.ts";
@@ -33,6 +35,8 @@ export class Supervisor implements UpgradeOwner {
   private readonly queue = new UpgradeQueue();
   private readonly restarts: CrashRestarts;
   private readonly readyNotifications: ReadyNotifications;
+  /** Orphaned listeners found so far (see orphan-watch.ts). */
+  readonly orphans: OrphanWatch;
   private readonly service: ServiceStatus;
   private readonly steering?: Steering;
   private readonly startedAt: number;
@@ -49,6 +53,7 @@ export class Supervisor implements UpgradeOwner {
     if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering();
     for (const listener of setup.listeners) this.steering?.join(listener);
     this.handoff = new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined);
+    this.orphans = new OrphanWatch((line) => this.log(line), this.steering);
     this.readyNotifications = new ReadyNotifications(setup.notifyReceiver, this.env, () => this.registry.all());
     this.restarts = new CrashRestarts({
       options: this.options, env: this.env,
@@ -139,6 +144,7 @@ export class Supervisor implements UpgradeOwner {
   /** Everything `reuse-run status` shows. */
   status(): StatusSnapshot {
     const foreign = this.foreignWarning();
+    const figures = this.env.listenerFigures();
     return buildStatus({
       name: this.options.name,
       pid: process.pid,
@@ -154,8 +160,8 @@ export class Supervisor implements UpgradeOwner {
       upgradesWaiting: this.queue.waiting,
       restarts: this.restarts.count,
       lastUpgrade: this.lastUpgrade,
-      warnings: foreign ? [foreign] : [],
-      figures: this.env.listenerFigures(),
+      warnings: [...(foreign ? [foreign] : []), ...this.orphans.warnings((inode) => figures.has(inode))],
+      figures,
     });
   }
 
@@ -200,15 +206,23 @@ export class Supervisor implements UpgradeOwner {
     this.registry.forget(generation);
   }
 
-  afterRetired(generation: Generation): void {
-    if (!this.steering) return;
-    for (const listener of generation.listeners) if (this.steering.has(listener)) this.steering.leave(listener);
+  async afterRetired(generation: Generation): Promise<void> {
+    // Past the drain timeout its group is dead; anything still holding its sockets is an orphan.
+    if (!this.setup.shared) {
+      await this.env.removeOrphans(this.socketsOf(generation)).then((report) => this.orphans.note(generation, report),
+        (error) => this.log(`orphaned listeners of generation ${generation.number}: ${messageOf(error)}`));
+    }
     try {
       const serving = this.registry.serving;
-      if (serving) this.steering.pointAt(serving.listeners);
+      if (serving) this.steering?.pointAt(serving.listeners);
     } catch (error) {
       this.log(`steering: ${messageOf(error)}`);
     }
+  }
+
+  socketsOf(generation: Generation): OwnedSocket[] {
+    const listeners = this.options.selfBind ? [...generation.listeners, ...this.env.discover(generation).listeners] : generation.listeners;
+    return [...new Map(listeners.map((l) => [l.inode, { inode: l.inode, label: l.address.label }])).values()];
   }
 
   closeAll(listeners: readonly Listener[]): void {

@@ -9,6 +9,7 @@ import type { GenerationSpec } from "../../src/supervisor/generation-process.ts"
 import type { Listener } from "../../src/net/listener.ts";
 import type { ListenAddress } from "../../src/config/listen-address.ts";
 import type { Discovery } from "../../src/supervisor/self-bind.ts";
+import type { OrphanReport, OwnedSocket } from "../../src/supervisor/orphans.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 import type { RunOptions } from "../../src/config/options.ts";
 import { UsageError } from "../../src/errors/reuse-run-error.ts";
@@ -154,6 +155,13 @@ export class FakeEnv implements SupervisorEnv {
   settleResult = { settled: 0, left: 0, complete: true };
   async settle() {
     return this.settleResult;
+  }
+  /** What removeOrphans() answers, and what it was asked. */
+  orphanReport: OrphanReport = { removed: [], stuck: [] };
+  readonly orphanChecks: OwnedSocket[][] = [];
+  async removeOrphans(sockets: readonly OwnedSocket[]): Promise<OrphanReport> {
+    this.orphanChecks.push([...sockets]);
+    return this.orphanReport;
   }
   async waitListenersGone(): Promise<boolean> {
     return true;

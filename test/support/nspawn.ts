@@ -99,7 +99,7 @@ function parentOf(pid: number): number | undefined {
  * netns (only `lo`); building the root needs the mirror, so the build runs in that ancestor's
  * namespace — it only downloads packages, it changes nothing there.
  */
-function outerNetnsPid(): number | undefined {
+export function outerNetnsPid(): number | undefined {
   const self = netnsOf("self");
   if (!self) return undefined;
   const seen = new Set<number>();

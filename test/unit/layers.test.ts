@@ -1,6 +1,6 @@
 /**
  * The layer rule of src/ (docs/architecture.md#layers): a file imports only from its own folder
- * or from a folder lower in the order below; folders of equal rank do not import each other; and
+ * or from a folder lower in the order below (drop-in/ is for users' servers and imports nothing); folders of equal rank do not import each other; and
  * no two files import each other, directly or around a cycle. Type-only imports count: they are
  * dependencies all the same.
  */
@@ -13,7 +13,7 @@ const SRC = resolve(new URL(".", import.meta.url).pathname, "../../src");
 
 /** Rank of each top-level folder of src/ (and of main.ts): lower never imports higher. */
 const RANK: Record<string, number> = {
-  errors: 0, config: 1, sys: 2, net: 3, control: 4, systemd: 4, handoff: 5, supervisor: 6, cli: 7, launcher: 7, "main.ts": 8,
+  errors: 0, "drop-in": 0, config: 1, sys: 2, net: 3, control: 4, systemd: 4, handoff: 5, supervisor: 6, cli: 7, launcher: 7, "main.ts": 8,
 };
 
 function sourceFiles(dir: string): string[] {

@@ -85,7 +85,7 @@ test("upgrade: steps run in order and the old generation retires with the stop s
   const report = await sup.upgrade(undefined, true, (step) => steps.push(step));
   assert.equal(report.ok, true);
   assert.deepEqual([report.from, report.to], [1, 2]);
-  assert.deepEqual(steps, ["spawn", "ready", "gate", "drain", "release"]);
+  assert.deepEqual(steps, ["spawn", "ready", "gate", "drain", "settle", "release"]);
   assert.deepEqual(strategy.calls, ["gate 1→2", "release 1→2"]);
   await waitFor(() => !env.process(1).running, { what: "generation 1 exited" });
   assert.deepEqual(env.process(1).signals.slice(0, 1), ["SIGTERM"]);
@@ -236,5 +236,45 @@ test("notify socket: read only while a generation is starting, and READY=1 credi
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(polls, after, "no polling while idle");
   assert.equal(env.specs[0]!.notifySocket, receiver.path);
+  await sup.stop("test");
+});
+
+test("orphaned listeners: a rolled-back generation's sockets are checked after its group is killed; what was removed is in the report", async () => {
+  const env = new FakeEnv();
+  const { sup } = supervisor(env);
+  await sup.start();
+  env.readiness.set(2, deferred());
+  env.orphanReport = { removed: ["pid 4321 (sleep) held 127.0.0.1:8080 (inode 501): killed"], stuck: [] };
+  const upgrade = sup.upgrade(undefined, true, () => {});
+  await waitFor(() => env.processes.length === 2, { what: "generation 2 spawned" });
+  env.readiness.get(2)!.reject(new Error("generation 2 did not become ready: not ready after 1 s"));
+  const error = await upgrade.then(() => assert.fail("the upgrade should fail"), (e: unknown) => e);
+  assert.ok(error instanceof UpgradeFailedError);
+  assert.deepEqual(env.orphanChecks, [[{ inode: env.specs[1]!.listeners[0]!.inode, label: "127.0.0.1:8080" }]], "generation 2's own socket is what is checked");
+  assert.deepEqual(error.report.warnings, ["orphaned listener of generation 2: pid 4321 (sleep) held 127.0.0.1:8080 (inode 501): killed"]);
+  assert.ok(env.steering.calls.includes(`leave ${env.specs[1]!.listeners[0]!.inode}`), "a removed orphan leaves the steering model");
+  await sup.stop("test");
+});
+
+test("orphaned listeners: one that cannot be removed stays in the steering model and in status, naming its holder", async () => {
+  const env = new FakeEnv();
+  const { sup } = supervisor(env);
+  await sup.start();
+  env.readiness.set(2, deferred());
+  const upgrade = sup.upgrade(undefined, true, () => {}).catch(() => undefined);
+  await waitFor(() => env.processes.length === 2, { what: "generation 2 spawned" });
+  const inode = env.specs[1]!.listeners[0]!.inode;
+  const text = `127.0.0.1:8080 (inode ${inode}) is still in its reuseport group, held by pid 99 (helper)`;
+  env.orphanReport = { removed: [], stuck: [{ inode, text }] };
+  env.closed.length = 0;
+  env.readiness.get(2)!.reject(new Error("not ready"));
+  await upgrade;
+  assert.ok(!env.steering.calls.includes(`leave ${inode}`), "still in the kernel's group, so still in the model");
+  // The fake kernel still lists every opened listener that was not closed; the stuck one was closed by the
+  // launcher (its copy) but is held elsewhere: report it as listening.
+  env.closed.splice(env.closed.findIndex((l) => l.inode === inode), 1);
+  assert.deepEqual(sup.status().warnings, [`orphaned listener: ${text}`]);
+  env.closed.push(env.specs[1]!.listeners[0]!);
+  assert.deepEqual(sup.status().warnings, [], "gone from the kernel: gone from status");
   await sup.stop("test");
 });
