@@ -117,10 +117,9 @@ function cells(r: RowData, steadyP99: number | undefined): string[] {
 
 function chart(r: RowData, date: string): ChartFile {
   const okUpgrades = r.upgrades.filter((u) => u.ok).length;
-  const during = r.schedule.kind === "none" ? "" : `, during upgrades ${num(r.duringUpgrades.p99, 1)} ms`;
-  const subtitle = `${r.load.connections} connections (a new one per request, ${r.load.concurrency} concurrent), ${r.load.failed} failed; ` +
-    `p50 ${num(r.all.p50, 1)} ms, p99 ${num(r.all.p99, 1)} ms${during}` +
-    (r.schedule.kind === "none" ? "" : `; upgrades ok ${okUpgrades}/${r.upgrades.length}`) + `; other work: ${num(r.otherCores, 2)} cores busy`;
+  const during = r.schedule.kind === "none" ? "" : ` (during upgrades ${num(r.duringUpgrades.p99)} ms)`;
+  const subtitle = `${r.load.connections} connections, ${r.load.failed} failed · p50 ${num(r.all.p50)} ms, p99 ${num(r.all.p99)} ms${during}` +
+    (r.schedule.kind === "none" ? "" : ` · upgrades ok ${okUpgrades}/${r.upgrades.length}`) + ` · other work: ${num(r.otherCores, 2)} cores busy`;
   return {
     file: r.chart,
     alt: `${r.name}: p50/p99 latency and failed connections per 100 ms, upgrades marked`,

@@ -156,7 +156,7 @@ function grid(axis: LinearAxis, name: string, top: number): string[] {
     out.push(`<line x1="${LEFT}" x2="${W - RIGHT}" y1="${f(y)}" y2="${f(y)}" stroke="${COLORS.grid}"/>`);
     out.push(text(LEFT - 6, y + 4, String(n), `text-anchor="end"`));
   }
-  out.push(text(LEFT + 2, top - 4, name, `fill="${COLORS.muted}"`));
+  out.push(text(LEFT + 2, top - 5, name, `fill="${COLORS.muted}"`));
   return out;
 }
 
