@@ -3,8 +3,9 @@
  * graceful stop (test/fixtures/zoo/, described in test/support/zoo.ts), each upgraded 20 times
  * with `--handoff auto` while 200 clients open a new connection per request — 0 failed
  * connections, every failure kind counted. Such servers stop by closing what they consider idle,
- * which includes connections they have accepted but whose request they have not read yet; the
- * upgrade's settle step (docs/architecture.md#upgrade-pipeline) waits for those reads.
+ * which includes connections they have accepted but whose request they have not read — or not
+ * even received — yet; the upgrade must not send the stop signal before those requests are in
+ * (the settle step, docs/architecture.md#upgrade-pipeline).
  *
  * Each test logs one line with its numbers, auto's strategy and its duration (the README's zoo
  * table). Listen ports 28100–28199.
