@@ -12,6 +12,7 @@ import { removePidFile } from "../systemd/pid-file.ts";
 import type { InheritedSocket } from "../systemd/listen-fds.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
 import { osEnv } from "../supervisor/os-env.ts";
+import { findPredecessors } from "../supervisor/adopt.ts";
 import { prepareStartup } from "./startup.ts";
 import { controlRoutes } from "./control-routes.ts";
 import { handleSignals } from "./signals.ts";
@@ -20,9 +21,11 @@ import { handleSignals } from "./signals.ts";
 export async function runLauncher(options: RunOptions): Promise<number> {
   const log = launcherLog(options);
   const startup = await prepareStartup(options, log);
+  // A dead predecessor's generations still serving: taken over, so no socket of our own yet.
+  const predecessors = startup.inherited.length > 0 ? [] : findPredecessors(options.name, options.listen);
   let listeners: Listener[];
   try {
-    listeners = bindListeners(options, startup.inherited, log);
+    listeners = predecessors.length > 0 ? [] : bindListeners(options, startup.inherited, log);
   } catch (error) {
     startup.pidFile?.abandon();
     throw error;
@@ -47,7 +50,7 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   const supervisor = new Supervisor({
     options, listeners, choice: startup.choice, controlPath: startup.controlPath,
     shared: startup.inherited.length > 0, rechoose: startup.rechoose, notifier, notifyReceiver, log, exit: (code) => resolveExit(code),
-    env: osEnv(options),
+    env: osEnv(options), predecessors,
   });
 
   let control: ControlServer | undefined;

@@ -51,6 +51,9 @@ export function generationEnv(spec: GenerationSpec, base: Record<string, string 
   for (const name of LAUNCHER_ONLY) delete env[name];
   env.REUSE_RUN_GENERATION = String(spec.number);
   env.REUSE_RUN_LISTEN = spec.addresses.map((a) => a.label).join(",");
+  // How a launcher restarted after a crash recognises the generations its predecessor left (adopt.ts).
+  env.REUSE_RUN_NAME = spec.name;
+  env.REUSE_RUN_LAUNCHER_PID = String(process.pid);
   if (spec.notifySocket) env.NOTIFY_SOCKET = spec.notifySocket;
   if (spec.selfBind) {
     const first = spec.addresses[0]!;

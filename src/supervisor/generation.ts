@@ -33,7 +33,9 @@ export interface ExitStatus {
 
 /** Describes how an exit status reads to a person: "exit 1", "killed by SIGKILL". */
 export function describeExit(status: ExitStatus): string {
-  return status.signal ? `killed by ${status.signal}` : `exit ${status.code}`;
+  if (status.signal) return `killed by ${status.signal}`;
+  // An adopted generation is not our child: its exit is seen, its status is not.
+  return status.code === null ? "exit status unknown (not our child)" : `exit ${status.code}`;
 }
 
 /** The running process of a generation, as the supervisor sees it (real in generation-process.ts, fake in tests). */

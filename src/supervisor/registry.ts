@@ -20,6 +20,11 @@ export class GenerationRegistry {
     return this.servingGeneration;
   }
 
+  /** Numbers continue after `number` (an adopted predecessor's generation keeps its own). */
+  continueAfter(number: number): void {
+    this.next = Math.max(this.next, number + 1);
+  }
+
   /** Takes the next number for a generation about to start. */
   claimNumber(): number {
     return this.next++;

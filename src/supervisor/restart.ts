@@ -44,8 +44,8 @@ export function decideAfterExit(policy: RestartPolicy, status: ExitStatus, ranMs
 
 /** What crash restarts need of the supervisor that owns the generations. */
 export interface RestartOwner {
-  readonly options: Pick<RunOptions, "restart" | "selfBind">;
-  readonly env: Pick<SupervisorEnv, "now" | "sleep" | "waitReady">;
+  readonly options: Pick<RunOptions, "restart" | "selfBind" | "listen" | "backlog">;
+  readonly env: Pick<SupervisorEnv, "now" | "sleep" | "waitReady" | "openListener">;
   /** True once the launcher is stopping: nothing is replaced any more. */
   stopping(): boolean;
   serving(): Generation | undefined;
@@ -99,7 +99,10 @@ export class CrashRestarts {
     dead.signal("SIGKILL"); // leftovers of its group must not hold the sockets
     owner.forget(dead);
     if (owner.options.selfBind) owner.leaveGroups(dead.listeners);
-    const generation = owner.startGeneration(dead.argv, owner.options.selfBind ? [] : dead.listeners);
+    // An adopted generation's sockets were never the launcher's (fd -1): the replacement gets fresh ones.
+    const reuse = !owner.options.selfBind && dead.listeners.every((l) => l.fd >= 0);
+    const listeners = owner.options.selfBind ? [] : reuse ? dead.listeners : owner.options.listen.map((a) => owner.env.openListener(a, owner.options.backlog));
+    const generation = owner.startGeneration(dead.argv, listeners);
     owner.setServing(generation);
     owner.log(`generation ${generation.number} started (pid ${generation.pid}) to replace generation ${dead.number} on the same sockets`);
     try {

@@ -6,6 +6,7 @@ import type { Notifier } from "../systemd/notify.ts";
 import type { NotifyMessage } from "../systemd/notify-receiver.ts";
 import type { SupervisorEnv } from "./env.ts";
 import type { Rechoose } from "./handoff-choice.ts";
+import type { Predecessor } from "./adopt.ts";
 
 /** What the supervisor is given by the launcher: validated options and the OS edges it needs. */
 export interface SupervisorSetup {
@@ -26,4 +27,6 @@ export interface SupervisorSetup {
   /** Called once when the launcher should exit with this code. */
   exit: (code: number) => void;
   env: SupervisorEnv;
+  /** Generations a dead launcher of the same name left serving: taken over instead of starting fresh. */
+  predecessors?: Predecessor[];
 }

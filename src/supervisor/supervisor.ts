@@ -12,13 +12,14 @@ import type { SupervisorEnv, Steering } from "./env.ts";
 import type { SupervisorSetup } from "./setup.ts";
 import { Generation, describeExit, type ExitStatus } from "./generation.ts";
 import { GenerationRegistry } from "./registry.ts";
-import { UpgradeQueue, type CurrentUpgrade } from "./upgrade-queue.ts";
 import { CrashRestarts } from "./restart.ts";
 import { ReadyNotifications } from "./ready-notify.ts";
-import { runUpgrade } from "./pipeline.ts";
-import { upgradeEffects, type ProgressSink, type UpgradeOwner } from "./effects.ts";
-import { UpgradeFailedError, summarizeReport, type UpgradeReport } from "./report.ts";
+import type { ProgressSink } from "./effects.ts";
+import type { UpgradeFailedError, UpgradeReport } from "./report.ts";
+import { Upgrades, type UpgradeHost } from "./upgrades.ts";
 import { HandoffChoice } from "./handoff-choice.ts";
+import { takeOver, type TakeOverOwner } from "./take-over.ts";
+import type { Predecessor } from "./adopt.ts";
 import { ServiceStatus } from "./service-status.ts";
 import { OrphanWatch } from "./orphan-watch.ts";
 import type { OwnedSocket } from "./orphans.ts";
@@ -28,21 +29,20 @@ export type { ProgressSink } from "./effects.ts";
 export type { SupervisorSetup } from "./setup.ts";
 
 /** Supervises the generations of one server. */
-export class Supervisor implements UpgradeOwner {
-  private readonly options: RunOptions;
-  private readonly env: SupervisorEnv;
-  private readonly registry = new GenerationRegistry();
-  private readonly queue = new UpgradeQueue();
+export class Supervisor implements UpgradeHost, TakeOverOwner {
+  readonly options: RunOptions;
+  readonly env: SupervisorEnv;
+  readonly registry = new GenerationRegistry();
+  private readonly upgrades: Upgrades;
   private readonly restarts: CrashRestarts;
   private readonly readyNotifications: ReadyNotifications;
   /** Orphaned listeners found so far (see orphan-watch.ts). */
   readonly orphans: OrphanWatch;
-  private readonly service: ServiceStatus;
-  private readonly steering?: Steering;
+  readonly service: ServiceStatus;
+  readonly steering?: Steering;
+  readonly sharedListeners?: Listener[];
   private readonly startedAt: number;
-  private readonly handoff: HandoffChoice;
   private stopping = false;
-  private lastUpgrade?: UpgradeReport;
 
   constructor(private readonly setup: SupervisorSetup) {
     this.options = setup.options;
@@ -52,7 +52,8 @@ export class Supervisor implements UpgradeOwner {
     // `none` is the plain-swap baseline: no program at all, exactly what a naive swap does.
     if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering();
     for (const listener of setup.listeners) this.steering?.join(listener);
-    this.handoff = new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined);
+    this.sharedListeners = setup.shared ? setup.listeners : undefined;
+    this.upgrades = new Upgrades(this, new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined));
     this.orphans = new OrphanWatch((line) => this.log(line), this.steering);
     this.readyNotifications = new ReadyNotifications(setup.notifyReceiver, this.env, () => this.registry.all());
     this.restarts = new CrashRestarts({
@@ -64,15 +65,22 @@ export class Supervisor implements UpgradeOwner {
       startGeneration: (argv, listeners) => this.startGeneration(argv, listeners),
       adoptListeners: (generation) => this.adoptListeners(generation),
       leaveGroups: (listeners) => { for (const listener of listeners) this.steering?.leave(listener); },
-      enqueue: (task) => void this.queue.enqueue(task),
+      enqueue: (task) => void this.upgrades.queue.enqueue(task),
       stopLauncher: (reason, code) => void this.stop(reason).then(() => this.setup.exit(code)),
       servingChanged: () => this.reportServing(),
       log: (line) => this.log(line),
     });
   }
 
-  /** Starts generation 1 and waits until it is ready. Resolves false (after logging why) if it never is. */
+  /**
+   * Starts generation 1 and waits until it is ready; resolves false (after logging why) if it never
+   * is. With generations of a dead predecessor, takes over from them instead (take-over.ts).
+   */
   async start(): Promise<boolean> {
+    if (this.setup.predecessors?.length) {
+      await takeOver(this, this.setup.predecessors, this.options.argv);
+      return true;
+    }
     const generation = this.startGeneration(this.options.argv, this.setup.listeners);
     this.log(`generation ${generation.number} started (pid ${generation.pid}): ${formatCommand(this.options.argv)}`);
     this.service.starting(generation.number, generation.pid);
@@ -90,7 +98,7 @@ export class Supervisor implements UpgradeOwner {
     this.adoptListeners(generation);
     generation.transition("serving", this.env.now());
     this.registry.setServing(generation);
-    this.log(`generation ${generation.number} is serving on ${this.options.listen.map((a) => a.label).join(", ")} (ready: ${generation.readyVia}; handoff ${this.handoff.reason})`);
+    this.log(`generation ${generation.number} is serving on ${this.options.listen.map((a) => a.label).join(", ")} (ready: ${generation.readyVia}; handoff ${this.upgrades.handoff.reason})`);
     this.service.ready();
     this.reportServing();
     return true;
@@ -98,17 +106,7 @@ export class Supervisor implements UpgradeOwner {
 
   /** Runs an upgrade (queued unless `queue` is false); rejects with {@link UpgradeFailedError} (old generation still serving) or a {@link ReuseRunError}. */
   upgrade(argv: string[] | undefined, queue: boolean, progress: ProgressSink): Promise<UpgradeReport> {
-    const serving = this.registry.serving?.number;
-    if (this.stopping) return Promise.reject(new ReuseRunError("the launcher is stopping; no upgrade", { step: "upgrade" }));
-    if (argv) {
-      try {
-        this.env.resolveExecutable(argv[0]!);
-      } catch (error) {
-        return Promise.reject(new ReuseRunError(`upgrade --cmd: ${messageOf(error)}; generation ${serving} is untouched`, { step: "upgrade", cause: error }));
-      }
-    }
-    return this.queue.submit(queue, serving, (message) => progress("queued", message),
-      (current) => this.runOneUpgrade(argv, progress, current), () => this.registry.serving?.number ?? 0);
+    return this.upgrades.request(argv, queue, progress);
   }
 
   /** Stops every generation gracefully (stop signal, SIGKILL after the drain timeout), aborting an upgrade first; `immediate` kills at once. */
@@ -122,11 +120,11 @@ export class Supervisor implements UpgradeOwner {
     }
     if (immediate) {
       for (const generation of this.registry.all()) generation.signal("SIGKILL");
-      await this.handoff.strategy.sweep(this.options.name).catch(() => []);
+      await this.upgrades.handoff.strategy.sweep(this.options.name).catch(() => []);
       return;
     }
-    this.queue.abortCurrent();
-    await this.queue.settled(this.options.handoffTimeoutMs * 3 + 5000);
+    this.upgrades.queue.abortCurrent();
+    await this.upgrades.queue.settled(this.options.handoffTimeoutMs * 3 + 5000);
     this.readyNotifications.close();
     await Promise.all(this.registry.alive().map(async (generation) => {
       const status = await generation.stop(this.options.stopSignal, this.options.drainTimeoutMs);
@@ -135,9 +133,9 @@ export class Supervisor implements UpgradeOwner {
     for (const generation of this.registry.all()) this.closeAll(generation.listeners);
     // Holds leave their scaffolding (nft table, tc ifb and filters) between upgrades; not after us.
     try {
-      for (const removed of await this.handoff.strategy.sweep(this.options.name)) this.log(`removed ${removed}`);
+      for (const removed of await this.upgrades.handoff.strategy.sweep(this.options.name)) this.log(`removed ${removed}`);
     } catch (error) {
-      this.log(`cleanup of ${this.handoff.strategy.name}: ${messageOf(error)}`);
+      this.log(`cleanup of ${this.upgrades.handoff.strategy.name}: ${messageOf(error)}`);
     }
   }
 
@@ -151,15 +149,15 @@ export class Supervisor implements UpgradeOwner {
       control: this.setup.controlPath,
       mode: this.setup.shared ? "shared" : this.options.selfBind ? "self-bind" : "pass",
       listen: this.options.listen.map((a) => a.label),
-      handoff: { strategy: this.handoff.strategy.name, reason: this.handoff.reason, stickySteering: this.handoff.sticky },
+      handoff: { strategy: this.upgrades.handoff.strategy.name, reason: this.upgrades.handoff.reason, stickySteering: this.upgrades.handoff.sticky },
       startedAt: this.startedAt,
       now: this.env.now(),
       generations: this.registry.all(),
       serving: this.registry.serving,
-      upgrading: this.queue.current !== undefined,
-      upgradesWaiting: this.queue.waiting,
+      upgrading: this.upgrades.queue.current !== undefined,
+      upgradesWaiting: this.upgrades.queue.waiting,
       restarts: this.restarts.count,
-      lastUpgrade: this.lastUpgrade,
+      lastUpgrade: this.upgrades.last,
       warnings: [...(foreign ? [foreign] : []), ...this.orphans.warnings((inode) => figures.has(inode))],
       figures,
     });
@@ -193,6 +191,22 @@ export class Supervisor implements UpgradeOwner {
     }
     const foreign = this.foreignWarning();
     if (foreign) this.log(`warning: ${foreign}`);
+  }
+
+  adopt(predecessor: Predecessor): Generation {
+    const generation = new Generation(predecessor.number, predecessor.argv, predecessor.listeners, predecessor.process, predecessor.startedAt);
+    generation.transition("serving", this.env.now());
+    this.registry.add(generation);
+    this.registry.setServing(generation);
+    this.registry.continueAfter(generation.number);
+    predecessor.process.exited.then((status) => this.onExit(generation, status));
+    for (const listener of generation.listeners) this.steering?.join(listener);
+    return generation;
+  }
+
+  retire(generation: Generation): void {
+    if (generation.state === "serving") generation.transition("draining", this.env.now());
+    void generation.stop(this.options.stopSignal, this.options.drainTimeoutMs).then(() => this.afterRetired(generation));
   }
 
   promote(old: Generation, next: Generation): void {
@@ -232,45 +246,6 @@ export class Supervisor implements UpgradeOwner {
     }
   }
 
-  // ---- internals ----
-
-  private async runOneUpgrade(argv: string[] | undefined, progress: ProgressSink, current: CurrentUpgrade): Promise<UpgradeReport> {
-    if (this.stopping) throw new ReuseRunError("the launcher is stopping; no upgrade", { step: "upgrade" });
-    const old = this.registry.serving;
-    if (!old || !old.alive || old.state !== "serving") throw new ReuseRunError("no generation is serving right now (restarting?); try again in a moment", { step: "upgrade" });
-    this.service.upgrading(old.number, this.registry.nextNumber);
-    const sink: ProgressSink = (step, message) => {
-      this.log(message);
-      progress(step, message);
-    };
-    const extend = this.service.extendWhileWaiting();
-    try {
-      const steer = await this.handoff.forUpgrade(old, this.registry.all());
-      const effects = upgradeEffects({
-        options: this.options, env: this.env, owner: this, steering: this.steering, steer,
-        shared: this.setup.shared ? this.setup.listeners : undefined, argv: argv ?? old.argv, abort: current.abort.signal, progress: sink,
-      });
-      const report = await runUpgrade(effects, this.handoff.strategy, old, argv, this.options.handoffTimeoutMs);
-      report.strategyReason = this.handoff.reason;
-      const foreign = this.foreignWarning();
-      if (foreign) report.warnings.push(foreign);
-      this.lastUpgrade = report;
-      this.log(summarizeReport(report));
-      return report;
-    } catch (error) {
-      if (error instanceof UpgradeFailedError) {
-        error.report.strategyReason = this.handoff.reason;
-        this.lastUpgrade = error.report;
-        this.log(`upgrade failed: ${error.message}`);
-      }
-      throw error;
-    } finally {
-      extend();
-      this.service.ready();
-      this.reportServing();
-    }
-  }
-
   /** A generation's main process ended: a serving one is restarted (or the launcher stops); others are forgotten. */
   private onExit(generation: Generation, status: ExitStatus): void {
     if (this.stopping) return;
@@ -283,17 +258,21 @@ export class Supervisor implements UpgradeOwner {
   }
 
   /** The warning `status` and upgrade reports carry while foreign sockets share our ports. */
-  private foreignWarning(): string | undefined {
+  foreignWarning(): string | undefined {
     const foreign = this.env.foreignSockets(this.registry.all());
     return foreign.length ? `foreign socket(s) share the listen port(s), not part of any generation: ${foreign.join(", ")}` : undefined;
   }
 
-  private reportServing(): void {
+  reportServing(): void {
     const serving = this.registry.serving;
-    if (serving?.state === "serving") this.service.serving(serving.number, serving.readyAt ?? serving.startedAt, this.lastUpgrade);
+    if (serving?.state === "serving") this.service.serving(serving.number, serving.readyAt ?? serving.startedAt, this.upgrades.last);
   }
 
-  private log(line: string): void {
+  isStopping(): boolean {
+    return this.stopping;
+  }
+
+  log(line: string): void {
     this.setup.log(line);
   }
 }
