@@ -21,6 +21,7 @@ import { startLauncher, NODE_FIXTURE, type CliResult } from "../support/launcher
 import { startLoad, describeLoad, type LoadResult } from "../support/load.ts";
 import { setTcpMigrateReq } from "../support/scenario.ts";
 import { AckDelay } from "../support/half-open.ts";
+import { sleep } from "../support/wait.ts";
 import { listeningSockets } from "../../src/net/sock-diag.ts";
 
 const skip = e2eSkipReason() ?? missingTool("tc", "ip");
@@ -29,7 +30,6 @@ if (skip) console.log(`test/e2e/half-open.test.ts skipped: ${skip}`);
 /** Delay of the clients' segments per hold, as in DESIGN.md §1, and the gap between two holds. */
 const HOLD_MS = 230;
 const OPEN_MS = 20;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface HalfOpenRun {
   load: LoadResult;
@@ -119,6 +119,7 @@ test("half-open window: the same delay with --handoff none resets connections (t
   const run = await runHalfOpen(22311, "none", 8);
   console.log(`half-open none: ${describe(run)}`);
   assert.equal(run.upgrades.filter((u) => u.code === 0).length, 8, describe(run));
+  for (const report of run.reports) assert.equal(report.strategy, "none", describe(run));
   assert.ok(run.load.failed > 0, `expected resets with a plain swap: ${describe(run)}`);
   assert.ok(run.load.failures.reset + run.load.failures.eof > 0, describe(run));
 });

@@ -42,14 +42,19 @@ function assertScenario(result: ScenarioResult, expect: Expect): void {
   assert.ok(result.load.failed <= allowed, `${result.load.failed} failed (allowed ${allowed}): ${run}`);
 }
 
-interface Case {
-  name: string;
+/** How a scenario runs: the launcher's handoff flags and the pause between upgrades. */
+interface Setup {
   args: string[];
-  expect: Expect;
   /** --enable-migrate leaves tcp_migrate_req=1 in the namespace: restore it. */
   migrate?: boolean;
   /** Pause between upgrades (runScenario's default: 150 ms). */
   pauseMs?: number;
+}
+
+/** A strategy case: how it runs, and what {@link assertScenario} must see. */
+interface Case extends Setup {
+  name: string;
+  expect: Expect;
 }
 
 /**
@@ -72,12 +77,12 @@ const STRATEGIES: Case[] = [
   { name: "tc", args: ["--handoff", "tc"], expect: { strategy: "tc", rare: true } },
 ];
 
-async function selfBindScenario(port: number, cmd: string, c: Case): Promise<ScenarioResult> {
+async function selfBindScenario(port: number, cmd: string, setup: Setup): Promise<ScenarioResult> {
   setTcpMigrateReq(0); // auto's choice (steer vs steer + migrate, migrate vs tc) depends on it
   try {
-    return await runScenario({ port, cmd, launcherArgs: ["--self-bind", ...c.args], upgrades: UPGRADES, pauseMs: c.pauseMs });
+    return await runScenario({ port, cmd, launcherArgs: ["--self-bind", ...setup.args], upgrades: UPGRADES, pauseMs: setup.pauseMs });
   } finally {
-    if (c.migrate) setTcpMigrateReq(0);
+    if (setup.migrate) setTcpMigrateReq(0);
   }
 }
 
@@ -92,8 +97,9 @@ for (const c of STRATEGIES) {
 }
 
 test(`self-bind Bun.serve: --handoff none resets connections (the load can see them)`, { skip }, async () => {
-  const result = await selfBindScenario(25110, BUN_SERVER, { name: "none", args: ["--handoff", "none"], expect: { strategy: "none" } });
+  const result = await selfBindScenario(25110, BUN_SERVER, { args: ["--handoff", "none"] });
   assert.equal(result.upgrades.filter((u) => u.code === 0).length, UPGRADES, describeRun(result));
+  for (const report of result.reports) assert.equal(report.strategy, "none", `report ${report.from}→${report.to}: ${report.strategyReason}`);
   assert.ok(result.load.failed > 0, `expected resets with a plain swap: ${describeRun(result)}`);
 });
 
@@ -116,12 +122,12 @@ for (const c of STRATEGIES.filter((c) => c.name !== "migrate")) {
 const TWO_SOCKETS = /generation \d+ has 2 socket\(s\) per address: steering by index needs exactly one/;
 
 test(`self-bind, two sockets per generation: auto picks tc, not steer (tcp_migrate_req=0) — ${UPGRADES} upgrades, at most 1 failed per 10,000`, { skip: skip ?? missingHandoffTool("tc") }, async () => {
-  const result = await selfBindScenario(25300, BUN_TWO_WORKERS, { name: "auto", args: ["--handoff", "auto"], expect: { strategy: "tc" } });
+  const result = await selfBindScenario(25300, BUN_TWO_WORKERS, { args: ["--handoff", "auto"] });
   assertScenario(result, { strategy: "tc", reason: TWO_SOCKETS, rare: true });
 });
 
 test(`self-bind, two sockets per generation: auto with --enable-migrate picks migrate — ${UPGRADES} upgrades, at most 1 failed per 10,000`, { skip }, async () => {
-  const result = await selfBindScenario(25301, BUN_TWO_WORKERS, { name: "auto", args: ["--handoff", "auto", "--enable-migrate"], expect: { strategy: "migrate" }, migrate: true });
+  const result = await selfBindScenario(25301, BUN_TWO_WORKERS, { args: ["--handoff", "auto", "--enable-migrate"], migrate: true });
   assertScenario(result, { strategy: "migrate", reason: TWO_SOCKETS, rare: true });
 });
 
@@ -222,9 +228,9 @@ test("self-bind: a foreign SO_REUSEPORT socket that appears while serving → au
   }
 });
 
-// Fails with src as of this writing: the warning is only computed when a generation becomes ready
-// (Supervisor.adoptListeners), so a foreign socket that joins later is invisible to `status` until
-// the next upgrade — while it is already taking its share of the connections.
+// A foreign socket that joins while a generation serves takes its share of the connections at
+// once, so `status` must warn at once — not only after the next upgrade, when a generation's
+// sockets are discovered again.
 test("self-bind: a foreign SO_REUSEPORT socket that appears while serving → status warns at once (no upgrade needed)", { skip: skip ?? missingTool("python3") }, async () => {
   const port = 25620;
   const launcher = await startLauncher(["--self-bind", "--cmd", BUN_SERVER, "--listen", `127.0.0.1:${port}`, "--name", `sb${port}`]);

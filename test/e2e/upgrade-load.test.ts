@@ -47,6 +47,7 @@ for (const [name, args] of rareLoss) {
     assert.equal(result.upgrades.filter((u) => u.code === 0).length, UPGRADES, describeRun(result));
     assert.ok(result.load.ok > 2000, describeRun(result));
     assert.ok(result.load.failed <= Math.max(1, Math.floor(result.load.connections / 10_000)), describeRun(result));
+    for (const report of result.reports) assert.equal(report.strategy, name);
   });
 }
 
@@ -56,4 +57,5 @@ test(`baseline: --handoff none under the same load resets connections (the load 
   assert.equal(result.upgrades.filter((u) => u.code === 0).length, UPGRADES, describeRun(result));
   assert.ok(result.load.failed > 0, `expected resets with a plain swap: ${describeRun(result)}`);
   assert.ok(result.load.failures.reset + result.load.failures.eof > 0, describeRun(result));
+  for (const report of result.reports) assert.equal(report.strategy, "none");
 });
