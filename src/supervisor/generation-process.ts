@@ -8,6 +8,7 @@ import type { ListenAddress } from "../config/listen-address.ts";
 import { ReuseRunError } from "../errors/reuse-run-error.ts";
 import type { Listener } from "../net/listener.ts";
 import type { ExitStatus, GenerationProcess } from "./generation.ts";
+import { closeOnExecAbove2 } from "../sys/fds.ts";
 import { forwardOutput, launcherOutput } from "./output-forwarder.ts";
 
 /** Everything needed to start one generation's process. */
@@ -68,6 +69,7 @@ export function generationEnv(spec: GenerationSpec, base: Record<string, string 
 
 /** Starts the generation in its own process group. Throws if the process cannot be spawned. */
 export function spawnGenerationProcess(spec: GenerationSpec): GenerationProcess {
+  closeOnExecAbove2();
   const output = spec.prefixOutput ? "pipe" : "inherit";
   const stdio: (number | "inherit" | "pipe" | "ignore")[] = ["ignore", output, output, ...spec.listeners.map((l) => l.fd)];
   // sh sets LISTEN_PID to its own pid and execs the server in place, so LISTEN_PID is the server's pid.
