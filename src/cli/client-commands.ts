@@ -1,8 +1,12 @@
-/** `reuse-run status | stop | upgrade`: talk to a running launcher over its control socket. */
-import { existsSync } from "node:fs";
+/**
+ * `reuse-run status | stop | upgrade`: talk to a running launcher over its control socket.
+ * Exit status 2 when there is no launcher this user may talk to at the path (nothing was sent);
+ * 1 when the request was sent but failed, or no usable answer came in time.
+ */
+import { existsSync, lstatSync } from "node:fs";
 import { controlDirectories, knownLaunchers } from "../control/paths.ts";
 import { join } from "node:path";
-import { request } from "../control/client.ts";
+import { request, ControlReplyError } from "../control/client.ts";
 import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "../config/options.ts";
 import { UsageError } from "../errors/reuse-run-error.ts";
 import type { StatusSnapshot } from "../supervisor/status.ts";
@@ -18,7 +22,7 @@ export function resolveControlPath(target: ControlTarget): string {
   const dirs = controlDirectories();
   if (target.name) {
     const candidates = dirs.map((dir) => join(dir, `${target.name}.sock`));
-    return candidates.find((path) => existsSync(path)) ?? candidates[0]!;
+    return candidates.find(present) ?? candidates[0]!;
   }
   const launchers = knownLaunchers();
   if (launchers.length === 1) return launchers[0]!.path;
@@ -27,13 +31,42 @@ export function resolveControlPath(target: ControlTarget): string {
   throw new UsageError(`no reuse-run launcher found: no control socket in ${where}; pass --name or --control`);
 }
 
+/** True when something (anything, even a dangling link) is at `path`: the client then says what it is. */
+function present(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Field name → `typeof` (or "array") that an answer must have for this client to render it. */
+type Shape = Record<string, "string" | "number" | "boolean" | "object" | "array">;
+const STATUS_SHAPE: Shape = { name: "string", pid: "number", mode: "string", listen: "array", handoff: "object", generations: "array", warnings: "array" };
+const REPORT_SHAPE: Shape = { ok: "boolean", from: "number", to: "number", strategy: "string", kernel: "object", warnings: "array" };
+
+/** Renders a launcher's answer, or says in one line that it is not the shape expected. */
+function render<T>(path: string, what: string, data: T | undefined, shape: Shape, format: (data: T) => string): string {
+  try {
+    if (!data || typeof data !== "object") throw new Error(`got ${JSON.stringify(data) ?? "nothing"}`);
+    for (const [field, type] of Object.entries(shape)) {
+      const value = (data as Record<string, unknown>)[field];
+      if (type === "array" ? !Array.isArray(value) : typeof value !== type || value === null) throw new Error(`"${field}" is ${JSON.stringify(value) ?? "missing"}, expected ${type === "array" ? "an array" : `a ${type}`}`);
+    }
+    return format(data);
+  } catch (error) {
+    throw new ControlReplyError(`the launcher at ${path} sent ${what} this client cannot read (${(error as Error).message}); is it another version of reuse-run?`, { cause: error });
+  }
+}
+
 /** Prints the status; exit code 0. */
 export async function statusCommand(options: StatusOptions): Promise<number> {
   const path = resolveControlPath(options);
   const result = await request(path, { cmd: "status" });
   if (!result.ok) throw new Error(result.error);
   const status = result.data as StatusSnapshot;
-  console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+  console.log(options.json ? JSON.stringify(status, null, 2) : render(path, "a status", status, STATUS_SHAPE, formatStatus));
   return 0;
 }
 
@@ -59,7 +92,7 @@ export async function upgradeCommand(options: UpgradeOptions): Promise<number> {
   });
   const report = result.data as UpgradeReport | undefined;
   if (options.json) console.log(JSON.stringify(result.ok ? report : { ok: false, error: result.error, ...(report ?? {}) }, null, 2));
-  else if (result.ok && report) console.log(summarizeReport(report));
+  else if (result.ok) console.log(render(path, "an upgrade report", report, REPORT_SHAPE, summarizeReport));
   else console.error(`reuse-run: upgrade failed: ${result.ok ? "no report" : result.error}`);
   return result.ok ? 0 : 1;
 }

@@ -2,8 +2,8 @@
  * Where control sockets live: `$XDG_RUNTIME_DIR/reuse-run/NAME.sock`, else `/run/reuse-run/NAME.sock`
  * (systemd's `RuntimeDirectory=reuse-run` creates the latter); `--control PATH` overrides both.
  */
-import { existsSync, mkdirSync, chmodSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { lstatSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 
 /** The directory that holds control sockets for this user. */
 export function controlDirectory(env: Record<string, string | undefined> = process.env): string {
@@ -32,22 +32,35 @@ export function controlPath(name: string, env: Record<string, string | undefined
   return join(controlDirectory(env), `${name}.sock`);
 }
 
-/** Creates the control directory mode 0700 (only the owner can reach the sockets inside). */
-export function ensurePrivateDirectory(dir: string): void {
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const mode = statSync(dir).mode & 0o777;
-  if (mode & 0o077) chmodSync(dir, 0o700);
+/**
+ * True when `dir` is the launcher's own control directory for this environment, which must be
+ * private (see path-trust.ts); any other directory a `--control` path names may be shared.
+ */
+export function isControlDirectory(dir: string, env: Record<string, string | undefined> = process.env): boolean {
+  return resolve(dir) === resolve(controlDirectory(env));
 }
 
-/** Control sockets (live or stale) a client can see, as `{name, path}`, from {@link controlDirectories}. */
+/**
+ * Control sockets (live or stale) a client can see, as `{name, path}`, from {@link controlDirectories}.
+ * Only sockets count: a regular file or directory named `*.sock` is not a launcher.
+ */
 export function knownLaunchers(env: Record<string, string | undefined> = process.env): { name: string; path: string }[] {
   const found: { name: string; path: string }[] = [];
   for (const dir of controlDirectories(env)) {
     let files: string[] = [];
     try { files = readdirSync(dir); } catch { continue; }
     for (const file of files.filter((f) => f.endsWith(".sock")).sort()) {
+      if (!isSocketFile(join(dir, file))) continue;
       if (!found.some((f) => f.name === file.slice(0, -5))) found.push({ name: file.slice(0, -5), path: join(dir, file) });
     }
   }
   return found;
+}
+
+function isSocketFile(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
 }

@@ -202,14 +202,15 @@ function parseControl(control: Uint8Array, length: number): { pid: number; uid: 
   return credentials;
 }
 
-/** Unlinks a leftover socket file at `path`; refuses to touch anything that is not a socket. */
+/** Unlinks a leftover socket file of this uid at `path`; refuses to touch anything else. */
 function removeStaleSocket(path: string): void {
-  let mode: number;
+  let stat: { mode: number; uid: number };
   try {
-    mode = lstatSync(path).mode;
+    stat = lstatSync(path);
   } catch {
     return; // nothing there
   }
-  if ((mode & 0o170000) !== SOCK_FILE) throw new Error(`notify socket path "${path}" exists and is not a socket`);
+  if ((stat.mode & 0o170000) !== SOCK_FILE) throw new Error(`notify socket path "${path}" exists and is not a socket`);
+  if (stat.uid !== process.geteuid?.()) throw new Error(`notify socket path "${path}" is a socket owned by uid ${stat.uid}, not by this process; it is left alone`);
   unlinkSync(path);
 }

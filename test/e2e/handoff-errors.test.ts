@@ -61,7 +61,7 @@ test("--hold-hook that is not executable is refused before anything starts", { s
 
 test("--handoff nft as a user without CAP_NET_ADMIN says it needs root", { skip: skip ?? (existsSync("/usr/bin/setpriv") ? undefined : "setpriv (util-linux) not installed") }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "reuse-run-nonroot-"));
-  chmodSync(dir, 0o777);
+  chmodSync(dir, 0o1777); // sticky, like /tmp: a control directory under a directory anyone may rename in is refused
   const argv = launcherArgv();
   const result = await new Promise<{ code: number | null; stderr: string }>(async (resolve) => {
     const { spawn } = await import("node:child_process");
