@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hookEnv, hookReleaseArgv, hookStrategy } from "../../src/handoff/hook.ts";
-import { HandoffError, type HandoffContext } from "../../src/handoff/strategy.ts";
-import { parseListenAddress } from "../../src/config/listen-address.ts";
-import { waitFor } from "../support/wait.ts";
+import { hookEnv, hookReleaseArgv, hookStrategy } from "../../../src/handoff/hook.ts";
+import { HandoffError, type HandoffContext } from "../../../src/handoff/strategy.ts";
+import { parseListenAddress } from "../../../src/config/listen-address.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const SLOW = { timeout: 10_000 };
 

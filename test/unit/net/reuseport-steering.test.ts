@@ -1,6 +1,6 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { ReuseportGroup } from "../../src/net/reuseport-steering.ts";
+import { ReuseportGroup } from "../../../src/net/reuseport-steering.ts";
 
 describe("ReuseportGroup (model of the kernel's reuseport order)", () => {
   test("join appends in listen order", () => {

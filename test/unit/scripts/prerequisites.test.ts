@@ -11,7 +11,7 @@ import { join } from "node:path";
 import {
   planSetup, packagesFor, findInPath, missingTools, ensureTools, TOOLS, TOOL_PACKAGES,
   type SetupEnvironment, type CommandResult,
-} from "../../scripts/test/prerequisites.ts";
+} from "../../../scripts/test/prerequisites.ts";
 
 const ROOT_WITH_APT = { root: true, aptGet: true };
 

@@ -4,9 +4,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runUpgrade, type UpgradePorts, type DrainResult } from "../../src/supervisor/pipeline.ts";
-import { UpgradeFailedError } from "../../src/supervisor/report.ts";
-import type { HandoffStrategy, HandoffContext } from "../../src/handoff/strategy.ts";
+import { runUpgrade, type UpgradePorts, type DrainResult } from "../../../src/supervisor/pipeline.ts";
+import { UpgradeFailedError } from "../../../src/supervisor/report.ts";
+import type { HandoffStrategy, HandoffContext } from "../../../src/handoff/strategy.ts";
 
 interface FakeGen { number: number; pid: number }
 

@@ -9,12 +9,12 @@ import net from "node:net";
 import process from "node:process";
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startLoad, runLoad, describeLoad, type LoadResult } from "../support/load.ts";
-import { freePort, httpGet } from "../support/netns.ts";
-import { sleep } from "../support/wait.ts";
-import { missingTool } from "../support/tools.ts";
+import { startLoad, runLoad, describeLoad, type LoadResult } from "../../support/load.ts";
+import { freePort, httpGet } from "../../support/netns.ts";
+import { sleep } from "../../support/wait.ts";
+import { missingTool } from "../../support/tools.ts";
 
-const FD3_SERVER = fileURLToPath(new URL("../fixtures/node-fd3-server.mjs", import.meta.url));
+const FD3_SERVER = fileURLToPath(new URL("../../fixtures/node-fd3-server.mjs", import.meta.url));
 
 /**
  * Binds a listener on 127.0.0.1 (port 0: the kernel picks, no race), moves it to fd 3 and execs

@@ -4,13 +4,13 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { C, socket, setsockoptInt, bind, listen, close } from "../../src/sys/libc.ts";
-import { encodeSockaddr } from "../../src/net/sockaddr.ts";
-import { socketInode } from "../../src/net/listener.ts";
-import { inheritedListeners, decodeAddress } from "../../src/systemd/listen-fds.ts";
-import { getsockname } from "../../src/sys/libc.ts";
+import { C, socket, setsockoptInt, bind, listen, close } from "../../../src/sys/libc.ts";
+import { encodeSockaddr } from "../../../src/net/sockaddr.ts";
+import { socketInode } from "../../../src/net/listener.ts";
+import { inheritedListeners, decodeAddress } from "../../../src/systemd/listen-fds.ts";
+import { getsockname } from "../../../src/sys/libc.ts";
 
-const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../..");
+const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../../..");
 const work = mkdtempSync(join(tmpdir(), "reuse-run-listen-fds-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 

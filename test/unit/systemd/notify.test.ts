@@ -4,9 +4,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNotifier, monotonicUsec } from "../../src/systemd/notify.ts";
-import { openNotifyReceiver, parseFields, type NotifyMessage, type NotifyReceiver } from "../../src/systemd/notify-receiver.ts";
-import { waitFor } from "../support/wait.ts";
+import { createNotifier, monotonicUsec } from "../../../src/systemd/notify.ts";
+import { openNotifyReceiver, parseFields, type NotifyMessage, type NotifyReceiver } from "../../../src/systemd/notify-receiver.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const hasPython = spawnSync("python3", ["-c", "pass"]).status === 0;
 const hasSystemdNotify = spawnSync("systemd-notify", ["--help"]).status === 0;

@@ -13,7 +13,7 @@ import { parseCommandLine } from "../../../src/cli/parse.ts";
 import type { RunOptions, SystemdUnitOptions } from "../../../src/config/options.ts";
 import { UsageError } from "../../../src/errors/reuse-run-error.ts";
 import {
-  durationFlag, execLine, joinUnitFiles, quoteExecWord, renderUnits, RUN_DEFAULTS, runFlags, splitUnitFiles, unitTimeouts, type UnitInput,
+  execLine, joinUnitFiles, quoteExecWord, renderUnits, RUN_DEFAULTS, runFlags, splitUnitFiles, unitTimeouts, type UnitInput,
 } from "../../../src/systemd/unit-file.ts";
 
 const BINARY = "/usr/local/bin/reuse-run";
@@ -62,7 +62,8 @@ function key(unit: Unit, section: string, name: string): string | undefined {
 /**
  * systemd's reading of an Exec*= line, for the words this renderer writes (systemd.service(5),
  * "Command lines"): whitespace-separated words; double or single quotes; C escapes; then `%%` → `%`
- * and `$$` → `$`. A reference to compare with, independent of the renderer's code.
+ * and `$$` → `$`, while a lone `%` or `$` would be expanded (marked here). A reference to compare
+ * with, independent of the renderer's code.
  */
 function systemdWords(line: string): string[] {
   const escapes: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\", '"': '"', "'": "'", s: " " };
@@ -87,7 +88,8 @@ function systemdWords(line: string): string[] {
   }
   assert.equal(quote, undefined, `unbalanced quote in ${line}`);
   if (word !== undefined) words.push(word);
-  return words.map((w) => w.replace(/%%/g, "%").replace(/\$\$/g, "$"));
+  // A lone % starts a specifier and a lone $ a variable: systemd would replace them.
+  return words.map((w) => w.replace(/%%?/g, (m) => (m === "%%" ? "%" : "<specifier>")).replace(/\$\$?/g, (m) => (m === "$$" ? "$" : "<variable>")));
 }
 
 const TRICKY = ["a b", "it's", 'say "hi"', "back\\slash", "100%", "%n", "$HOME", "${HOME}", "$$", ";", "", "tab\there", "new\nline", "ünï", "--listen", "-x", "#hash", "'", '"', "\\;", "a=b,c:d@e/f.g+h_i"];
@@ -138,12 +140,9 @@ describe("run flags in ExecStart=", () => {
       { backlog: defaults.backlog, stopSignal: defaults.stopSignal, restart: defaults.restart, handoff: defaults.handoff, ready: defaults.ready.kind },
       RUN_DEFAULTS,
     );
-    assert.deepEqual(runFlags(defaults), ["--name", "port-80", "--listen", ":80", "--ready-timeout", "60s", "--handoff-timeout", "2s", "--drain-timeout", "30s"]);
+    assert.deepEqual(runFlags(defaults), ["--name", "port-80", "--listen", ":80", "--ready-timeout", "1m", "--handoff-timeout", "2s", "--drain-timeout", "30s"]);
   });
 
-  test("durations are written so they parse back to the same milliseconds", async () => {
-    assert.deepEqual([0, 1, 999, 1000, 1500, 30_000, 60_000, 600_000, 3_600_000, 5_400_000].map(durationFlag), ["0s", "1ms", "999ms", "1s", "1500ms", "30s", "60s", "10m", "1h", "90m"]);
-  });
 });
 
 describe("the service unit", () => {

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { armDeadman, deadmanArgv, deadmanShell } from "../../src/handoff/hold/deadman.ts";
-import { sleep, waitFor } from "../support/wait.ts";
+import { armDeadman, deadmanArgv, deadmanShell } from "../../../../src/handoff/hold/deadman.ts";
+import { sleep, waitFor } from "../../../support/wait.ts";
 
 const SLOW = { timeout: 10_000 };
 

@@ -1,12 +1,12 @@
 /** Names, scripts and argv of the SYN holds: what nft, iptables and tc are asked to do. */
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { familiesOf, portsOf, sanitizeTag, tagHash } from "../../src/handoff/hold/common.ts";
-import { findTool } from "../../src/sys/tools.ts";
-import { nftGateScript, nftReleaseScript, nftTableName, nftTableScript } from "../../src/handoff/hold/nft.ts";
-import { iptablesComment, iptablesRuleArgs, rulesFor, splitRuleLine, taggedRuleDeletions } from "../../src/handoff/hold/iptables.ts";
-import { deadmanKickArgv, ifbName, KICK_PORT, tbfArgs, tcFilterArgs, tcPrefs } from "../../src/handoff/hold/tc.ts";
-import { parseListenAddress } from "../../src/config/listen-address.ts";
+import { familiesOf, portsOf, sanitizeTag, tagHash } from "../../../../src/handoff/hold/common.ts";
+import { findTool } from "../../../../src/sys/tools.ts";
+import { nftGateScript, nftReleaseScript, nftTableName, nftTableScript } from "../../../../src/handoff/hold/nft.ts";
+import { iptablesComment, iptablesRuleArgs, rulesFor, splitRuleLine, taggedRuleDeletions } from "../../../../src/handoff/hold/iptables.ts";
+import { deadmanKickArgv, ifbName, KICK_PORT, tbfArgs, tcFilterArgs, tcPrefs } from "../../../../src/handoff/hold/tc.ts";
+import { parseListenAddress } from "../../../../src/config/listen-address.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

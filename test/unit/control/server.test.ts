@@ -10,10 +10,10 @@ import { spawn } from "node:child_process";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { claimControlPath, startControlServer, ControlSocketBusyError, type ControlServer } from "../../src/control/server.ts";
-import { UntrustedPathError } from "../../src/control/path-trust.ts";
-import type { ConnectionLimits } from "../../src/control/connection-pool.ts";
-import type { ControlEvent } from "../../src/control/protocol.ts";
+import { claimControlPath, startControlServer, ControlSocketBusyError, type ControlServer } from "../../../src/control/server.ts";
+import { UntrustedPathError } from "../../../src/control/path-trust.ts";
+import type { ConnectionLimits } from "../../../src/control/connection-pool.ts";
+import type { ControlEvent } from "../../../src/control/protocol.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const mode = (path: string) => lstatSync(path).mode & 0o7777;

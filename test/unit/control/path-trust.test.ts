@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import {
   claimVerdict, clientSocketProblem, directoryProblem, symlinkProblem, walkTrustedDirectory,
   UntrustedPathError, type EntryKind, type EntryStat, type FsView,
-} from "../../src/control/path-trust.ts";
+} from "../../../src/control/path-trust.ts";
 
 const ME = 1000, OTHER = 1001, ROOT = 0;
 const TYPE: Record<EntryKind, number> = { directory: 0o040000, symlink: 0o120000, socket: 0o140000, file: 0o100000, other: 0o010000 };

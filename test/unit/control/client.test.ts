@@ -10,9 +10,9 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { request, verifyControlSocket, NoLauncherError, ControlReplyError } from "../../src/control/client.ts";
-import { realFs, type FsView } from "../../src/control/path-trust.ts";
-import type { ControlEvent } from "../../src/control/protocol.ts";
+import { request, verifyControlSocket, NoLauncherError, ControlReplyError } from "../../../src/control/client.ts";
+import { realFs, type FsView } from "../../../src/control/path-trust.ts";
+import type { ControlEvent } from "../../../src/control/protocol.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const FAST = { replyTimeoutMs: 300, gapTimeoutMs: 400 };
