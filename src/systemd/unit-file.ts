@@ -10,6 +10,7 @@
 import type { RunOptions, SystemdUnitOptions } from "../config/options.ts";
 import type { ListenAddress } from "../config/listen-address.ts";
 import { formatCommand } from "../config/command-words.ts";
+import { formatDurationValue } from "../config/duration.ts";
 import { UsageError } from "../errors/reuse-run-error.ts";
 
 /** Where the header comment of each file says to install it. */
@@ -210,9 +211,9 @@ export function runFlags(run: RunOptions): string[] {
   if (run.enableMigrate) words.push("--enable-migrate");
   const ready = readyFlag(run);
   if (ready !== RUN_DEFAULTS.ready) words.push("--ready", ready);
-  words.push("--ready-timeout", durationFlag(run.readyTimeoutMs));
-  words.push("--handoff-timeout", durationFlag(run.handoffTimeoutMs));
-  words.push("--drain-timeout", durationFlag(run.drainTimeoutMs));
+  words.push("--ready-timeout", formatDurationValue(run.readyTimeoutMs));
+  words.push("--handoff-timeout", formatDurationValue(run.handoffTimeoutMs));
+  words.push("--drain-timeout", formatDurationValue(run.drainTimeoutMs));
   if (run.stopSignal !== RUN_DEFAULTS.stopSignal) words.push("--stop-signal", run.stopSignal);
   if (run.restart !== RUN_DEFAULTS.restart) words.push("--restart", run.restart);
   if (run.selfBind) words.push("--self-bind");
@@ -225,17 +226,9 @@ export function runFlags(run: RunOptions): string[] {
 
 function readyFlag(run: RunOptions): string {
   const r = run.ready;
-  if (r.kind === "delay") return `delay:${durationFlag(r.ms)}`;
+  if (r.kind === "delay") return `delay:${formatDurationValue(r.ms)}`;
   if (r.kind === "exec") return `exec:${formatCommand(r.argv)}`;
   return r.kind;
-}
-
-/** Milliseconds as a --*-timeout value that parses back to the same number: `30s`, `60s`, `15m`, `1500ms`. */
-export function durationFlag(ms: number): string {
-  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms >= 600_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
 }
 
 /** An Exec*= value: every word quoted for systemd as needed, joined by spaces. */
