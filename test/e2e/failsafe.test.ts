@@ -1,5 +1,5 @@
 /**
- * The fail-safe of every SYN hold (DESIGN.md §1): a launcher SIGKILLed in the middle of a hold must
+ * The fail-safe of every SYN hold (docs/architecture.md#dead-man): a launcher SIGKILLed in the middle of a hold must
  * not leave the port held. nft ends the hold itself (the port is a set element with a timeout);
  * tc and iptables have a detached dead-man that releases at the deadline. And a new launcher with
  * the same --name sweeps whatever the dead one left behind (table, ifb device, filters, rules).

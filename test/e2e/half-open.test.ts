@@ -1,5 +1,5 @@
 /**
- * The half-open window (DESIGN.md §1): a handshake that started on the old listener completes into
+ * The half-open window (docs/architecture.md#drain): a handshake that started on the old listener completes into
  * *its* accept queue when the client's final ACK arrives, even after the gate. A drain that only
  * waits for an empty queue closes the old listener on top of those handshakes and resets them
  * ("steering with a naive drain reset 1,475–1,837 connections per run").
@@ -27,7 +27,7 @@ import { listeningSockets } from "../../src/net/sock-diag.ts";
 const skip = e2eSkipReason() ?? missingTool("tc", "ip");
 if (skip) console.log(`test/e2e/half-open.test.ts skipped: ${skip}`);
 
-/** Delay of the clients' segments per hold, as in DESIGN.md §1, and the gap between two holds. */
+/** Delay of the clients' segments per hold, as in the measurement in docs/architecture.md#drain, and the gap between two holds. */
 const HOLD_MS = 230;
 const OPEN_MS = 20;
 
@@ -101,7 +101,7 @@ function describe(run: HalfOpenRun): string {
 }
 
 test("half-open window: steer, client ACKs delayed 230 ms around each of 20 swaps under load — 0 failed connections", { skip, timeout: 120_000 }, async () => {
-  setTcpMigrateReq(0); // with kernel migration even a naive drain would be enough (DESIGN.md §1)
+  setTcpMigrateReq(0); // with kernel migration even a naive drain would be enough (docs/architecture.md#drain)
   const run = await runHalfOpen(22310, "steer", 20);
   console.log(`half-open steer: ${describe(run)}`);
   assert.equal(run.upgrades.filter((u) => u.code === 0).length, 20, describe(run));

@@ -1,5 +1,5 @@
 /**
- * Self-bind mode (`--self-bind`, DESIGN.md §2 "self"): the server binds PORT/HOST itself with
+ * Self-bind mode (`--self-bind`, docs/architecture.md#socket-modes): the server binds PORT/HOST itself with
  * SO_REUSEPORT — the only zero-downtime path for `Bun.serve` and `Deno.serve`. The launcher finds
  * each generation's sockets (sock_diag ↔ /proc) and chooses the handoff again before every upgrade:
  * steering by index only when the serving generation has exactly one socket per address and no
@@ -26,7 +26,7 @@ const UPGRADES = 20;
 interface Expect {
   strategy: string;
   reason?: RegExp;
-  /** Rare kernel-level races (DESIGN.md §1) allow ≤ 1 failure per 10,000 connections. */
+  /** Rare kernel-level races (docs/architecture.md#rare-losses) allow ≤ 1 failure per 10,000 connections. */
   rare?: boolean;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The example systemd units in scripts/systemd: the keys DESIGN §4 promises, and a clean
+ * The example systemd units in scripts/systemd: the keys docs/architecture.md#interfaces promises, and a clean
  * `systemd-analyze verify`. verify checks that ExecStart= binaries exist and are executable, so
  * the units are copied to a temp dir with /usr/local/bin/reuse-run pointed at a stub script;
  * nothing else is rewritten, and any other line verify prints fails the test.

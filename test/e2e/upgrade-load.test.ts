@@ -30,7 +30,7 @@ for (const [name, args] of zeroLoss) {
   });
 }
 
-// Rare kernel-level races are possible here (DESIGN.md §1: 3 in 4.8M with migrate, 6 in 7.0M with tc).
+// Rare kernel-level races are possible here (docs/architecture.md#rare-losses: 3 in 4.8M with migrate, 6 in 7.0M with tc).
 const rareLoss: [string, string[]][] = [
   ["migrate", ["--handoff", "migrate", "--enable-migrate"]],
   ["tc", ["--handoff", "tc"]],

@@ -4,7 +4,7 @@
  * A handshake stays half-open on the server until the client's first segment after the SYN-ACK
  * arrives — the final ACK, or the request data that follows it at once (it carries the ACK too, and
  * completes the handshake just as well). So delaying only pure ACKs is not enough: every non-SYN
- * segment from the clients to the port is delayed, with what this kernel has (DESIGN.md §1: no
+ * segment from the clients to the port is delayed, with what this kernel has (docs/architecture.md#tc-hold: no
  * netem, but ifb + tbf, u32 and mirred):
  *
  *   - an `ifb` device whose root qdisc is a tbf, normally open (10gbit: one hop, no delay);

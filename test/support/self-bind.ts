@@ -1,5 +1,5 @@
 /**
- * Helpers for the self-bind end-to-end tests (DESIGN.md §2, "self"): the commands that run the
+ * Helpers for the self-bind end-to-end tests (docs/architecture.md#socket-modes, "self"): the commands that run the
  * self-binding fixtures, a listener on the same port that belongs to no generation, and the
  * checks a failed self-bind upgrade must pass (rolled back, generation 1 serving, 0 failed).
  */

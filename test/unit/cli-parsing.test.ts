@@ -1,5 +1,5 @@
 /**
- * The command line, validated before anything starts (DESIGN.md §4): `--listen` addresses,
+ * The command line, validated before anything starts (docs/architecture.md#interfaces): `--listen` addresses,
  * durations, `--cmd` word splitting, executable lookup, and every error `parseCommandLine` can
  * raise. Each error must say what was expected, in one line. Pure: no sockets, no processes.
  *

@@ -1,5 +1,5 @@
 /**
- * The load generator must tell a success from each kind of failure (DESIGN.md §7), or a
+ * The load generator must tell a success from each kind of failure (docs/architecture.md#testing-and-measuring), or a
  * "0 failures" upgrade test proves nothing. Real sockets on loopback; no root needed.
  * Runs under `bun test` and `deno test -A`.
  */
