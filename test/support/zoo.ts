@@ -47,11 +47,23 @@ export interface ZooServer {
 const zooFixture = (name: string) => fixture(join("zoo", name));
 const nothing = () => {};
 
+/** Skip reasons already printed: each once per process (bun test and deno test do not show them). */
+const printed = new Set<string>();
+
+/** Prints `reason` once and returns it: for `{ skip }`. */
+function announced(reason: string | undefined): string | undefined {
+  if (reason && !printed.has(reason)) {
+    printed.add(reason);
+    console.log(`skipping zoo tests: ${reason}`);
+  }
+  return reason;
+}
+
 /** Why a Debian-packaged program is missing: its name and package, as the other tests' skips say. */
 function missingProgram(program: string, pkg: string): string | undefined {
   if (findInPath(program, process.env.PATH ?? "") !== undefined) return undefined;
-  return `${program} not found in PATH (Debian package ${pkg}: \`apt-get install ${pkg}\` as root before the tests; ` +
-    "a test's private network namespace has no network to install it from)";
+  return announced(`${program} not found in PATH (Debian package ${pkg}: \`apt-get install ${pkg}\` as root before the tests; ` +
+    "a test's private network namespace has no network to install it from)");
 }
 
 let systemNodeFound: { path?: string; version?: string; reason?: string } | undefined;
@@ -93,7 +105,7 @@ const node22Server = (file: string, dropIn: boolean): ZooServer => ({
   id: dropIn ? "node22-dropin" : "node22",
   title: dropIn ? "Node 22 http reusePort + close(), with graceful(http.createServer)" : "Node 22 http listen({ reusePort }) + server.close()",
   mode: "self-bind", stopSignal: "SIGTERM", dropIn,
-  skip: () => missingNode22(),
+  skip: () => announced(missingNode22()),
   // --no-warnings: Node 22 warns once that type stripping is experimental.
   prepare: () => ({ cmd: `${node22()!.path} --no-warnings ${zooFixture(file)}`, launcherArgs: ["--self-bind"], cleanup: nothing }),
 });
@@ -106,7 +118,7 @@ export const ZOO: readonly ZooServer[] = [
   {
     id: "node20", title: "Node 20 http listen({ fd: 3 }) + server.close()",
     mode: "pass", stopSignal: "SIGTERM", dropIn: false,
-    skip: () => systemNode20().reason,
+    skip: () => announced(systemNode20().reason),
     prepare: () => ({ cmd: `${systemNode20().path} ${zooFixture("node20-fd3.mjs")}`, launcherArgs: [], cleanup: nothing }),
   },
   {
