@@ -15,6 +15,7 @@ import type { Listener } from "../net/listener.ts";
 import { isAlive, processTree } from "../net/proc.ts";
 import type { ExitStatus, GenerationProcess } from "./generation.ts";
 import { discoverListeners } from "./self-bind.ts";
+import { signalProcessGroup } from "../sys/process-group.ts";
 
 /** A generation of a dead launcher, found at start-up. */
 export interface Predecessor {
@@ -77,13 +78,7 @@ function adoptedProcess(pid: number): GenerationProcess {
   return {
     pid,
     exited,
-    signal(signal) {
-      try {
-        process.kill(-pid, signal);
-      } catch {
-        try { process.kill(pid, signal); } catch { /* already gone */ }
-      }
-    },
+    signal: (signal) => signalProcessGroup(pid, signal),
   };
 }
 

@@ -9,6 +9,7 @@ import { ReuseRunError } from "../errors/reuse-run-error.ts";
 import type { Listener } from "../net/listener.ts";
 import type { ExitStatus, GenerationProcess } from "./generation.ts";
 import { closeOnExecAbove2 } from "../sys/fds.ts";
+import { signalProcessGroup } from "../sys/process-group.ts";
 import { forwardOutput, launcherOutput } from "./output-forwarder.ts";
 
 /** Everything needed to start one generation's process. */
@@ -94,13 +95,6 @@ export function spawnGenerationProcess(spec: GenerationSpec): GenerationProcess 
   return {
     pid,
     exited,
-    // process.kill, not child.kill: under Deno the latter misreports the exit status.
-    signal(signal) {
-      try {
-        process.kill(-pid, signal);
-      } catch {
-        try { process.kill(pid, signal); } catch { /* already gone */ }
-      }
-    },
+    signal: (signal) => signalProcessGroup(pid, signal),
   };
 }
