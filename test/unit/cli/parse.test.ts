@@ -1,232 +1,15 @@
 /**
- * The command line, validated before anything starts (docs/architecture.md#interfaces): `--listen` addresses,
- * durations, `--cmd` word splitting, executable lookup, and every error `parseCommandLine` can
- * raise. Each error must say what was expected, in one line. Pure: no sockets, no processes.
- *
- *   bun test test/unit/cli-parsing.test.ts
- *   deno test -A --no-check test/unit/cli-parsing.test.ts
+ * The command line, validated before anything starts: every command's flags, the values they
+ * take, and every error `parseCommandLine` can raise — each one UsageError line saying what was
+ * expected. Pure: no sockets, no processes.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseListenAddress } from "../../src/config/listen-address.ts";
-import { parseDuration, formatDuration } from "../../src/config/duration.ts";
-import { splitCommand, resolveExecutable } from "../../src/config/command-words.ts";
-import { parseCommandLine } from "../../src/cli/parse.ts";
-import type { RunOptions } from "../../src/config/options.ts";
-import { UsageError } from "../../src/errors/reuse-run-error.ts";
+import { parseCommandLine } from "../../../src/cli/parse.ts";
+import type { RunOptions } from "../../../src/config/options.ts";
+import { UsageError } from "../../../src/errors/reuse-run-error.ts";
 
 const EXPECTED_FORMS = /expected PORT, :PORT, IPv4:PORT or \[IPv6\]:PORT/;
-
-// ---------------------------------------------------------------------------------------------
-// parseListenAddress
-
-test("parseListenAddress: a bare port and :PORT mean every interface, dual-stack", () => {
-  for (const input of ["8080", ":8080"]) {
-    const a = parseListenAddress(input);
-    assert.equal(a.input, input);
-    assert.equal(a.family, 6);
-    assert.equal(a.host, "::");
-    assert.equal(a.port, 8080);
-    assert.equal(a.v6only, false, `${input}: the implicit any-address must accept IPv4 too`);
-    assert.equal(a.label, "*:8080");
-  }
-});
-
-test("parseListenAddress: IPv4 addresses", () => {
-  const any = parseListenAddress("0.0.0.0:8080");
-  assert.deepEqual({ ...any }, { input: "0.0.0.0:8080", host: "0.0.0.0", port: 8080, family: 4, v6only: false, label: "0.0.0.0:8080" });
-  const lo = parseListenAddress("127.0.0.1:8080");
-  assert.deepEqual({ ...lo }, { input: "127.0.0.1:8080", host: "127.0.0.1", port: 8080, family: 4, v6only: false, label: "127.0.0.1:8080" });
-  assert.equal(parseListenAddress("255.255.255.255:1").host, "255.255.255.255");
-  assert.equal(parseListenAddress("1.2.3.4:65535").port, 65535);
-});
-
-test("parseListenAddress: bracketed IPv6 addresses are IPv6-only", () => {
-  const any = parseListenAddress("[::]:8080");
-  assert.deepEqual({ ...any }, { input: "[::]:8080", host: "::", port: 8080, family: 6, v6only: true, label: "[::]:8080" });
-  const lo = parseListenAddress("[::1]:8080");
-  assert.deepEqual({ ...lo }, { input: "[::1]:8080", host: "::1", port: 8080, family: 6, v6only: true, label: "[::1]:8080" });
-  // Canonical form in the label: longest zero run compressed, lower case.
-  assert.equal(parseListenAddress("[2001:DB8:0:0:0:0:0:1]:443").label, "[2001:db8::1]:443");
-  assert.equal(parseListenAddress("[::ffff:127.0.0.1]:80").host, "::ffff:7f00:1");
-});
-
-test("parseListenAddress: an explicit [::] and 0.0.0.0 on one port are distinct addresses", () => {
-  const v6 = parseListenAddress("[::]:8080");
-  const v4 = parseListenAddress("0.0.0.0:8080");
-  assert.notEqual(v6.family, v4.family);
-  assert.equal(v6.v6only, true, "[::] must be IPv6-only so 0.0.0.0 can bind next to it");
-});
-
-test("parseListenAddress: bad forms are rejected with what was expected", () => {
-  const cases: [string, RegExp][] = [
-    ["abc", /port "abc" is not a number/],
-    ["1.2.3.4:", /port "" is not a number/],
-    [":0", /port 0 is out of range; expected 1-65535/],
-    [":65536", /port 65536 is out of range; expected 1-65535/],
-    ["[::1]8080", EXPECTED_FORMS],
-    ["[::1", EXPECTED_FORMS],
-    ["::1:80", /IPv6 addresses need brackets/],
-    ["300.1.1.1:80", /"300\.1\.1\.1" is not a numeric IP address/],
-    ["example.com:80", /"example\.com" is not a numeric IP address/],
-    ["[fe80::zz]:80", /not a numeric IP address/],
-    ["-1", /is not a number/],
-    ["80.5", /is not a number/],
-  ];
-  for (const [input, message] of cases) {
-    assert.throws(() => parseListenAddress(input), (error: unknown) => {
-      assert.ok(error instanceof UsageError, `${input}: expected a UsageError, got ${error}`);
-      assert.match(error.message, new RegExp(`^--listen "${input.replace(/[[\]().*+?^$|\\]/g, "\\$&")}": `), `${input}: the message names the value`);
-      assert.match(error.message, message, `${input}: ${error.message}`);
-      assert.match(error.message, /expected/, `${input}: the message says what was expected`);
-      assert.ok(!error.message.includes("\n"), "one line");
-      return true;
-    });
-  }
-  // Every syntax error lists the accepted forms (the range error gives the range instead).
-  for (const input of ["abc", "1.2.3.4:", "[::1]8080", "::1:80", "300.1.1.1:80"]) {
-    assert.throws(() => parseListenAddress(input), EXPECTED_FORMS, input);
-  }
-});
-
-// ---------------------------------------------------------------------------------------------
-// parseDuration / formatDuration
-
-test("parseDuration: units ms, s, m, h and fractions", () => {
-  assert.equal(parseDuration("500ms"), 500);
-  assert.equal(parseDuration("30s"), 30_000);
-  assert.equal(parseDuration("1.5s"), 1500);
-  assert.equal(parseDuration("2m"), 120_000);
-  assert.equal(parseDuration("1h"), 3_600_000);
-  assert.equal(parseDuration("0ms"), 0);
-  assert.equal(parseDuration(" 250ms "), 250);
-});
-
-test("parseDuration: a bare number, a spelled-out unit and a negative value are errors naming the flag", () => {
-  for (const value of ["30", "5 sec", "-1s", "", "s", "1.s", "1d", "1e3ms", "Infinitys"]) {
-    assert.throws(() => parseDuration(value, "--drain-timeout"), (error: unknown) => {
-      assert.ok(error instanceof UsageError, `${JSON.stringify(value)}: ${error}`);
-      assert.equal(error.message, `--drain-timeout "${value}": expected a duration like 500ms, 30s, 2m or 1h`);
-      return true;
-    });
-  }
-});
-
-test("formatDuration: readable for people", () => {
-  assert.equal(formatDuration(0), "0 ms");
-  assert.equal(formatDuration(500), "500 ms");
-  assert.equal(formatDuration(1500), "1.5 s");
-  assert.equal(formatDuration(30_000), "30 s");
-  assert.equal(formatDuration(120_000), "2 m");
-  assert.equal(formatDuration(200_000), "3 m 20 s");
-  assert.equal(formatDuration(3_600_000), "1 h 0 m");
-  assert.equal(formatDuration(5_400_000), "1 h 30 m");
-});
-
-test("parseDuration and formatDuration round-trip the documented examples", () => {
-  for (const [text, shown] of [["500ms", "500 ms"], ["30s", "30 s"], ["1.5s", "1.5 s"], ["2m", "2 m"]] as const) {
-    assert.equal(formatDuration(parseDuration(text)), shown);
-  }
-});
-
-// ---------------------------------------------------------------------------------------------
-// splitCommand
-
-test("splitCommand: words, quotes and escapes like a POSIX shell, nothing expanded", () => {
-  assert.deepEqual(splitCommand("node server.js"), ["node", "server.js"]);
-  assert.deepEqual(splitCommand("  node \t server.js  --port 3 "), ["node", "server.js", "--port", "3"]);
-  assert.deepEqual(splitCommand(`a "b c" d\\ e`), ["a", "b c", "d e"]);
-  assert.deepEqual(splitCommand(`sh -c 'echo "$HOME" > /dev/null; exit 3'`), ["sh", "-c", `echo "$HOME" > /dev/null; exit 3`]);
-  assert.deepEqual(splitCommand(`'a\\b'`), ["a\\b"], "backslash is literal inside single quotes");
-  assert.deepEqual(splitCommand(`"a\\"b" "c\\\\d" "e\\nf" "\\$x"`), [`a"b`, `c\\d`, `e\\nf`, "$x"], "inside double quotes only \\\" \\\\ \\$ \\` escape");
-  assert.deepEqual(splitCommand(`a'b'"c"d`), ["abcd"], "adjacent quoted parts join one word");
-  assert.deepEqual(splitCommand(`x '' ""`), ["x", "", ""], "empty quotes are empty words");
-  assert.deepEqual(splitCommand(`*.js $PATH a;b`), ["*.js", "$PATH", "a;b"], "no globbing, variables or separators");
-  assert.deepEqual(splitCommand(""), []);
-  assert.deepEqual(splitCommand("   "), []);
-});
-
-test("splitCommand: an unterminated quote is an error that names the quote and the text", () => {
-  assert.throws(() => splitCommand(`node 'server.js`), (error: unknown) => {
-    assert.ok(error instanceof UsageError);
-    assert.equal(error.message, `--cmd: unterminated single quote in "node 'server.js"`);
-    return true;
-  });
-  assert.throws(() => splitCommand(`node "server.js`), (error: unknown) => {
-    assert.ok(error instanceof UsageError);
-    assert.equal(error.message, `--cmd: unterminated double quote in "node "server.js"`);
-    return true;
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// resolveExecutable
-
-function withTempDir(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), "reuse-run-cli-"));
-  try {
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-test("resolveExecutable: finds a program in PATH and an absolute or relative path", () => {
-  withTempDir((dir) => {
-    const bin = join(dir, "bin");
-    mkdirSync(bin);
-    writeFileSync(join(bin, "server"), "#!/bin/sh\n", { mode: 0o755 });
-    assert.equal(resolveExecutable("server", { PATH: `/nonexistent:${bin}` }), join(bin, "server"));
-    assert.equal(resolveExecutable(join(bin, "server"), { PATH: "" }), join(bin, "server"));
-    assert.equal(resolveExecutable("./bin/server", { PATH: "" }, dir), join(bin, "server"));
-  });
-});
-
-test("resolveExecutable: a program not in PATH", () => {
-  withTempDir((dir) => {
-    assert.throws(() => resolveExecutable("nonexistent-xyz", { PATH: dir }), (error: unknown) => {
-      assert.ok(error instanceof UsageError);
-      assert.equal(error.message, `command "nonexistent-xyz": not found in PATH`);
-      return true;
-    });
-    assert.throws(() => resolveExecutable(join(dir, "missing"), { PATH: dir }), new RegExp(`command "${dir}/missing": no such file`));
-  });
-});
-
-test("resolveExecutable: a file without execute permission", () => {
-  withTempDir((dir) => {
-    const file = join(dir, "server.js");
-    writeFileSync(file, "console.log(1)\n");
-    chmodSync(file, 0o644); // root, too, needs an x bit to exec a regular file
-    assert.throws(() => resolveExecutable(file), (error: unknown) => {
-      assert.ok(error instanceof UsageError);
-      assert.equal(error.message, `command "${file}": ${file} is not an executable file (check chmod +x)`);
-      return true;
-    });
-    assert.throws(() => resolveExecutable("server.js", { PATH: dir }), /server\.js is not an executable file \(check chmod \+x\)/);
-  });
-});
-
-test("resolveExecutable: PATH lookup skips a non-executable match and takes a later executable one", () => {
-  withTempDir((dir) => {
-    mkdirSync(join(dir, "a"));
-    mkdirSync(join(dir, "b"));
-    writeFileSync(join(dir, "a", "tool"), "x", { mode: 0o644 });
-    writeFileSync(join(dir, "b", "tool"), "#!/bin/sh\n", { mode: 0o755 });
-    assert.equal(resolveExecutable("tool", { PATH: `${dir}/a:${dir}/b` }), join(dir, "b", "tool"));
-  });
-});
-
-test("resolveExecutable: a directory is not a program", () => {
-  withTempDir((dir) => {
-    assert.throws(() => resolveExecutable(dir), new RegExp(`command "${dir}": ${dir} is not an executable file`));
-    mkdirSync(join(dir, "server"));
-    assert.throws(() => resolveExecutable("server", { PATH: dir }), /server is not an executable file/);
-  });
-});
 
 // ---------------------------------------------------------------------------------------------
 // parseCommandLine: valid command lines
@@ -450,4 +233,84 @@ test("parseCommandLine: other bad values say what was expected", async () => {
   assert.match(await usageError([...RUN, "--ready", "exec:"]), /exec: needs a command/);
   assert.match(await usageError(["--cmd", "node 'server.js", "--listen", ":8080"]), /--cmd: unterminated single quote/);
   assert.match(await usageError([...RUN, "--name", "a", "--name", "b"]), /--name was given more than once; expected one value/);
+});
+
+test("parseCommandLine: a value flag without its value is an error, not its default", async () => {
+  const flags = ["--backlog", "--cmd", "--listen", "--name", "--control", "--stop-signal", "--drain-timeout", "--ready-timeout", "--handoff-timeout", "--restart", "--handoff", "--hold-hook", "--ready", "--pid-file"];
+  for (const flag of flags) {
+    const base = flag === "--cmd" ? ["--listen", ":8080"] : flag === "--listen" ? ["--cmd", "node server.js"] : RUN;
+    const expected = `${flag} needs a value; see reuse-run --help for the flags each command takes`;
+    assert.equal(await usageError([...base, flag]), expected, `${flag} last`);
+    assert.equal(await usageError([...base, flag, "--json"]), expected, `${flag} --json: the next flag is not its value`);
+  }
+  assert.match(await usageError(["status", "--name"]), /^--name needs a value/);
+  assert.match(await usageError(["upgrade", "--cmd"]), /^--cmd needs a value/);
+  assert.match(await usageError(["stop", "--control"]), /^--control needs a value/);
+});
+
+test("parseCommandLine: an empty --pid-file or --control names no file", async () => {
+  assert.equal(await usageError([...RUN, "--pid-file="]), "--pid-file is empty; expected a path");
+  assert.equal(await usageError([...RUN, "--pid-file", ""]), "--pid-file is empty; expected a path");
+  assert.equal(await usageError([...RUN, "--control="]), "--control is empty; expected a path");
+  assert.equal(await usageError(["status", "--control", ""]), "--control is empty; expected a path");
+});
+
+test("parseCommandLine: a switch takes no value but =true or =false", async () => {
+  for (const flag of ["self-bind", "enable-migrate", "prefix-output", "queue", "json"]) {
+    for (const value of ["maybe", "1", "0", "yes", "no", ""]) {
+      assert.equal(await usageError([...RUN, `--${flag}=${value}`]),
+        `--${flag}=${value}: --${flag} is a switch and takes no value; expected --${flag}, --no-${flag} or --${flag}=true|false`);
+    }
+  }
+  assert.equal(await usageError([...RUN, "--no-queue=1"]), "--no-queue=1: --no-queue is a switch and takes no value; expected --no-queue or --queue=false");
+  assert.equal(await usageError([...RUN, "--no-json=true"]), "--no-json=true: --no-json is a switch and takes no value; expected --no-json or --json=false");
+  assert.match(await usageError(["status", "--json=1"]), /^--json=1: --json is a switch/);
+  assert.equal((await parseRun([...RUN, "--self-bind=true"])).selfBind, true);
+  assert.equal((await parseRun([...RUN, "--self-bind=false"])).selfBind, false);
+  assert.equal((await parseRun([...RUN, "--no-queue"])).queueUpgrades, false);
+});
+
+test("parseCommandLine: what looks like a switch with a value is left alone where it is not a flag", async () => {
+  const afterDashes = await parseRun(["--listen", ":8080", "--", "server", "--json=1", "--self-bind=maybe"]);
+  assert.deepEqual(afterDashes.argv, ["server", "--json=1", "--self-bind=maybe"], "the server's own flags");
+  const asValue = await parseRun(["--listen", ":8080", "--cmd=--json=1"]);
+  assert.deepEqual(asValue.argv, ["--json=1"], "the value of --cmd");
+  // A value flag followed by one: the missing value is the error, not the switch.
+  assert.match(await usageError(["--listen", ":8080", "--cmd", "--json=1"]), /^--cmd needs a value/);
+});
+
+test("parseCommandLine: durations out of their range, with the range", async () => {
+  const cases: [string, string, string][] = [
+    ["--drain-timeout", "600h", "0ms to 596h"],
+    ["--drain-timeout", "597h", "0ms to 596h"],
+    ["--ready-timeout", "0s", "1ms to 596h"],
+    ["--ready-timeout", "0ms", "1ms to 596h"],
+    ["--ready-timeout", "1000h", "1ms to 596h"],
+    ["--handoff-timeout", "0ms", "1ms to 24h"],
+    ["--handoff-timeout", "500h", "1ms to 24h"],
+    ["--handoff-timeout", "24.5h", "1ms to 24h"],
+  ];
+  for (const [flag, value, range] of cases) {
+    assert.equal(await usageError([...RUN, flag, value]), `${flag} "${value}": out of range; expected ${range}`);
+  }
+  assert.equal(await usageError([...RUN, "--handoff-timeout", "500h", "--handoff", "nft"]), `--handoff-timeout "500h": out of range; expected 1ms to 24h`);
+  const edges = await parseRun([...RUN, "--drain-timeout", "0s", "--ready-timeout", "596h", "--handoff-timeout", "24h"]);
+  assert.equal(edges.drainTimeoutMs, 0);
+  assert.equal(edges.readyTimeoutMs, 596 * 3_600_000);
+  assert.equal(edges.handoffTimeoutMs, 24 * 3_600_000);
+  assert.equal((await parseRun([...RUN, "--ready-timeout", "1ms", "--handoff-timeout", "1ms"])).handoffTimeoutMs, 1);
+});
+
+test("parseCommandLine: --ready delay must be shorter than --ready-timeout", async () => {
+  assert.equal(await usageError([...RUN, "--ready", "delay:2m"]), `--ready "delay:2m": the delay must be shorter than --ready-timeout (1m), or no generation is ever ready`);
+  assert.match(await usageError([...RUN, "--ready", "delay:5s", "--ready-timeout", "5s"]), /^--ready "delay:5s": the delay must be shorter than --ready-timeout \(5s\)/);
+  assert.deepEqual((await parseRun([...RUN, "--ready", "delay:2m", "--ready-timeout", "3m"])).ready, { kind: "delay", ms: 120_000 });
+  assert.deepEqual((await parseRun([...RUN, "--ready", "delay:0s"])).ready, { kind: "delay", ms: 0 });
+});
+
+test("parseCommandLine: overlapping and leading-zero --listen values", async () => {
+  assert.match(await usageError(["--cmd", "node s.js", "--listen", ":8080", "--listen", "127.0.0.1:8080"]), /^--listen 127\.0\.0\.1:8080 overlaps --listen :8080, which already receives every IPv4 and IPv6 connection to port 8080; give one of them$/);
+  assert.match(await usageError(["--cmd", "node s.js", "--listen", "127.0.0.1:08080"]), /^--listen "127\.0\.0\.1:08080": port "08080" has a leading zero/);
+  const both = await parseRun(["--cmd", "node s.js", "--listen", "0.0.0.0:8080", "--listen", "[::]:8080"]);
+  assert.deepEqual(both.listen.map((a) => a.label), ["0.0.0.0:8080", "[::]:8080"]);
 });
