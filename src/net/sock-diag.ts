@@ -32,6 +32,10 @@ export interface SocketRow {
   expiresMs: number;
   /** Retransmits so far (SYN_RECV: SYN-ACKs re-sent). */
   retrans: number;
+  /** With `info`: segments carrying data received (`tcpi_data_segs_in`); 0 = nothing has arrived yet. */
+  dataSegsIn?: number;
+  /** With `info`: segments carrying data sent (`tcpi_data_segs_out`); 0 = never answered. */
+  dataSegsOut?: number;
 }
 
 /** TCP states used by the launcher (include/net/tcp_states.h). */
@@ -47,6 +51,11 @@ const SOCK_DIAG_BY_FAMILY = 20;
 const REQ_V1_LEN = 60; // struct inet_diag_req
 const REQ_V2_LEN = 56; // struct inet_diag_req_v2
 const MSG_LEN = 72; // struct inet_diag_msg
+/** `idiag_ext` bit asking for `INET_DIAG_INFO` (a `struct tcp_info` per socket). */
+const INET_DIAG_INFO = 2;
+/** Offsets in `struct tcp_info` (include/uapi/linux/tcp.h). */
+const TCPI_DATA_SEGS_IN = 152;
+const TCPI_DATA_SEGS_OUT = 156;
 /** A request's first SYN-ACK timer (TCP_TIMEOUT_INIT): the clock its age is read against. */
 const SYNACK_TIMEOUT_MS = 1000;
 
@@ -72,20 +81,22 @@ function header(buf: Uint8Array, type: number, seq: number): DataView {
 }
 
 /** `nlmsghdr` + `inet_diag_req_v2`: TCP sockets of one family whose state bit is in `states`. */
-function buildByFamilyRequest(family: number, states: number, seq: number): Uint8Array {
+function buildByFamilyRequest(family: number, states: number, seq: number, info: boolean): Uint8Array {
   const buf = new Uint8Array(NLMSG_HDRLEN + REQ_V2_LEN);
   const view = header(buf, SOCK_DIAG_BY_FAMILY, seq);
   buf[16] = family; // sdiag_family
   buf[17] = C.IPPROTO_TCP; // sdiag_protocol
+  if (info) buf[18] = 1 << (INET_DIAG_INFO - 1); // idiag_ext
   view.setUint32(20, states >>> 0, true); // idiag_states; the sockid stays zero: no kernel-side match
   return buf;
 }
 
 /** `nlmsghdr` + legacy `inet_diag_req`: TCP sockets of both families whose state bit is in `states`. */
-function buildCompatRequest(states: number, seq: number): Uint8Array {
+function buildCompatRequest(states: number, seq: number, info: boolean): Uint8Array {
   const buf = new Uint8Array(NLMSG_HDRLEN + REQ_V1_LEN);
   const view = header(buf, TCPDIAG_GETSOCK, seq);
   buf[16] = C.AF_INET; // idiag_family: only used by exact lookups; a dump is always AF_UNSPEC
+  if (info) buf[19] = 1 << (INET_DIAG_INFO - 1); // idiag_ext
   view.setUint32(16 + 52, states >>> 0, true); // idiag_states, after the 48-byte sockid
   return buf;
 }
@@ -122,6 +133,20 @@ function parseRow(view: DataView, offset: number): SocketRow {
   };
 }
 
+/** Adds the `tcp_info` fields of an `INET_DIAG_INFO` attribute among the attributes in [`from`, `end`), if any. */
+function withInfo(row: SocketRow, from: number, end: number): SocketRow {
+  for (let at = from; at + 4 <= end;) {
+    const length = recvView.getUint16(at, true);
+    if (length < 4) break;
+    if (recvView.getUint16(at + 2, true) === INET_DIAG_INFO && length >= 4 + TCPI_DATA_SEGS_OUT + 4) {
+      row.dataSegsIn = recvView.getUint32(at + 4 + TCPI_DATA_SEGS_IN, true);
+      row.dataSegsOut = recvView.getUint32(at + 4 + TCPI_DATA_SEGS_OUT, true);
+    }
+    at += (length + 3) & ~3; // NLA_ALIGN
+  }
+  return row;
+}
+
 /**
  * Sends one dump request and collects its rows into `out`, keeping only local port `port` when
  * given. The port check runs before a row is decoded, so a dump with many unrelated rows stays
@@ -147,7 +172,7 @@ function runDump(fd: number, request: Uint8Array, seq: number, port: number | un
         }
         if (len >= NLMSG_HDRLEN + MSG_LEN) {
           const row = offset + NLMSG_HDRLEN;
-          if (port === undefined || recvView.getUint16(row + 4, false) === port) out.push(parseRow(recvView, row));
+          if (port === undefined || recvView.getUint16(row + 4, false) === port) out.push(withInfo(parseRow(recvView, row), row + MSG_LEN, offset + len));
         }
       }
       offset += (len + 3) & ~3; // NLMSG_ALIGN
@@ -157,17 +182,18 @@ function runDump(fd: number, request: Uint8Array, seq: number, port: number | un
 
 /**
  * All TCP sockets (IPv4 and IPv6) in `states` (bit mask of 1 << state), optionally only those
- * with local port `port`. One short-lived netlink socket per call (~5 µs): nothing to leak into
+ * with local port `port`; with `info`, each row also carries fields of its `tcp_info` (the kernel
+ * then builds one per socket: ask only where it is needed). One short-lived netlink socket per call (~5 µs): nothing to leak into
  * children, and no half-read dump can poison the next call.
  */
-export function dumpTcp(states: number, port?: number): SocketRow[] {
+export function dumpTcp(states: number, port?: number, info = false): SocketRow[] {
   const fd = socket(C.AF_NETLINK, C.SOCK_RAW | C.SOCK_CLOEXEC, C.NETLINK_SOCK_DIAG);
   const rows: SocketRow[] = [];
   try {
     if (compatDump !== false) {
       try {
         const seq = nextSeq();
-        runDump(fd, buildCompatRequest(states, seq), seq, port, rows);
+        runDump(fd, buildCompatRequest(states, seq, info), seq, port, rows);
         compatDump = true;
         return rows;
       } catch (error) {
@@ -178,7 +204,7 @@ export function dumpTcp(states: number, port?: number): SocketRow[] {
     }
     for (const family of [C.AF_INET, C.AF_INET6]) {
       const seq = nextSeq();
-      runDump(fd, buildByFamilyRequest(family, states, seq), seq, port, rows);
+      runDump(fd, buildByFamilyRequest(family, states, seq, info), seq, port, rows);
     }
     return rows;
   } finally {

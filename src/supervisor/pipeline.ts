@@ -30,9 +30,9 @@ export interface DrainResult {
 
 /** Result of letting the old generation read what its accepted connections sent. */
 export interface SettleResult {
-  /** Accepted connections that had unread bytes while the launcher waited. */
+  /** Accepted connections it waited for (unanswered, with an unread request or none received yet). */
   settled: number;
-  /** Still unread when the wait gave up (0 when complete). */
+  /** Still waited for when the wait gave up (0 when complete). */
   left: number;
   complete: boolean;
 }
