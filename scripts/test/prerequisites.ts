@@ -22,6 +22,12 @@ export const TOOL_PACKAGES = {
   "systemd-analyze": "systemd",
   unshare: "util-linux",
   setpriv: "util-linux",
+  // The server zoo, the real-systemd tests and the fleet rollout (their test namespaces are offline).
+  gunicorn: "gunicorn",
+  nginx: "nginx",
+  debootstrap: "debootstrap",
+  "systemd-nspawn": "systemd-container",
+  "ansible-playbook": "ansible-core",
 } as const;
 
 /** A tool in {@link TOOL_PACKAGES}. */
