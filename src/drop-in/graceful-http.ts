@@ -84,14 +84,8 @@ class Cycle {
     if (!this.draining) this.prune(now);
   }
 
-  /** A response that says `Connection: close` went out on `key`: that client will leave. */
+  /** `key` got a response that says `Connection: close` (that client will leave), or closed (Node reports it; Bun and Deno do not). */
   told(key: ConnectionKey): void {
-    this.untold.delete(key);
-    this.lastRequest.delete(key);
-  }
-
-  /** `key` closed (Node reports it; Bun and Deno do not). */
-  closed(key: ConnectionKey): void {
     this.untold.delete(key);
     this.lastRequest.delete(key);
   }
@@ -224,14 +218,12 @@ interface NodeHttpServer extends net.Server {
   closeIdleConnections(): void;
 }
 
-/** A node server's response, as far as this module uses it. */
+/** A node server's response and request, as far as this module uses them. */
 interface NodeResponse {
   readonly headersSent: boolean;
   setHeader(name: string, value: string): unknown;
   once(event: "close", listener: () => void): unknown;
 }
-
-/** A node server's request, as far as this module uses it. */
 interface NodeRequest {
   readonly socket: net.Socket;
   readonly httpVersion: string;
@@ -258,7 +250,7 @@ function gracefulNode(server: NodeHttpServer, cycle: Cycle): NodeHttpServer {
     const socket = request.socket;
     if (!watched.has(socket)) {
       watched.add(socket);
-      socket.once("close", () => cycle.closed(socket));
+      socket.once("close", () => cycle.told(socket));
     }
     cycle.request(socket, nodeKeepAlive(request));
     if (cycle.draining) {
