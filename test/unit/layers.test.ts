@@ -82,6 +82,7 @@ test("layers: no import cycle between files", () => {
 });
 
 test("layers: no source file is over 300 lines", () => {
-  const long = files.map((f) => [relative(SRC, f), readFileSync(f, "utf8").split("\n").length] as const).filter(([, n]) => n > 300);
+  const lines = (text: string) => text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
+  const long = files.map((f) => [relative(SRC, f), lines(readFileSync(f, "utf8"))] as const).filter(([, n]) => n > 300);
   assert.deepEqual(long, []);
 });
