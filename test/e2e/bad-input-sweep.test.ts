@@ -7,6 +7,8 @@
  * stopped as soon as that is certain (it listens, or says a second line), so a row that fails
  * fails quickly.
  *
+ * The other side of the ranges comes last: the largest values the launcher accepts work in full.
+ *
  * Run against another build (e.g. an old one, to see which rows it fails) with
  * REUSE_RUN_LAUNCHER=/path/to/reuse-run (test/support/launcher.ts).
  */
@@ -16,10 +18,10 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launcherArgv } from "../support/launcher.ts";
-import { e2eSkipReason, freePort } from "../support/netns.ts";
-import { missingTool } from "../support/tools.ts";
-import { sleep } from "../support/wait.ts";
+import { NODE_FIXTURE, launcherArgv, startLauncher } from "../support/launcher.ts";
+import { e2eSkipReason, freePort, httpGet } from "../support/netns.ts";
+import { missingHandoffTool, missingTool } from "../support/tools.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
 const SKIP = e2eSkipReason();
 
@@ -311,3 +313,40 @@ for (const row of ROWS) {
     }
   });
 }
+
+/** True when some TCP connection to local `port` is established (the server's end of a request). */
+function establishedTo(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  return ["/proc/net/tcp", "/proc/net/tcp6"].some((table) => {
+    try {
+      return readFileSync(table, "utf8").split("\n").slice(1).some((line) => {
+        const fields = line.trim().split(/\s+/);
+        return fields[3] === "01" && fields[1]?.endsWith(`:${hex}`);
+      });
+    } catch {
+      return false;
+    }
+  });
+}
+
+test("the largest accepted durations work in full: a request in flight outlives an upgrade with a 596h drain, a 24h nft hold is taken", { skip: SKIP ?? missingHandoffTool("nft") }, async () => {
+  const port = await freePort();
+  const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--handoff", "nft",
+    "--drain-timeout", "596h", "--ready-timeout", "596h", "--handoff-timeout", "24h"]);
+  try {
+    await launcher.waitFor(/generation 1 is serving/);
+    // In flight on generation 1 during the whole upgrade: a drain timer that fired at once
+    // (600h overflowed to 1 ms before the ranges) would SIGKILL it mid-request.
+    const slow = httpGet("127.0.0.1", port, "/slow?ms=3000", 30_000);
+    await waitFor(() => establishedTo(port), { what: `the slow request's connection to port ${port}` });
+    const upgrade = await launcher.cli(["upgrade"]);
+    assert.equal(upgrade.code, 0, `the upgrade with a 24h bound on the hold: ${upgrade.stderr}`);
+    assert.match(launcher.stderr(), /nft: holding SYNs to port \d+ \(kernel ends the hold after 86400500 ms\)/);
+    const response = await slow;
+    assert.equal(response.status, 200);
+    assert.match(response.body, /^gen=1 /, "answered by the retired generation, after the upgrade");
+    await launcher.waitFor(/generation 1 (finished|stopped) \(exit 0\)/, 20_000);
+  } finally {
+    await launcher.cleanup(15_000);
+  }
+});
