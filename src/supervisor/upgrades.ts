@@ -69,6 +69,9 @@ export class Upgrades {
     };
     const extend = host.service.extendWhileWaiting();
     try {
+      // Self-bind: a worker that bound after the generation was found ready is in its group too;
+      // a drain that does not know its socket would let the connections queued there be reset.
+      host.adoptListeners(old);
       const steer = await this.handoff.forUpgrade(old, host.registry.all());
       const effects = upgradeEffects({
         options: host.options, env: host.env, owner: host, steering: host.steering, steer,
