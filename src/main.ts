@@ -3,13 +3,14 @@
  * Entry point: parse the command line, run the command, turn errors into one clear line.
  *
  * Each command's code is imported only when that command runs: a client (`status`, `upgrade`,
- * `stop`) never evaluates the supervisor, the handoff strategies or the FFI bindings.
+ * `stop`) never evaluates yargs, the supervisor, the handoff strategies or the FFI bindings.
  */
-import { parseCommandLine } from "./cli/parse.ts";
+import { parseClientArgs } from "./cli/client-args.ts";
 import { describeChain, exitCodeOf, messageOf } from "./errors/reuse-run-error.ts";
 
 async function main(argv: string[]): Promise<number> {
-  const options = await parseCommandLine(argv);
+  // The client commands' plain forms skip yargs, which alone costs a client more CPU than the rest.
+  const options = parseClientArgs(argv) ?? await (await import("./cli/parse.ts")).parseCommandLine(argv);
   switch (options.command) {
     case "help": return 0;
     case "run": return (await import("./launcher/run.ts")).runLauncher(options);
