@@ -278,3 +278,22 @@ test("orphaned listeners: one that cannot be removed stays in the steering model
   assert.deepEqual(sup.status().warnings, [], "gone from the kernel: gone from status");
   await sup.stop("test");
 });
+
+test("systemd: STATUS= says generation 1 is starting until it is ready, then which generation serves", async () => {
+  const env = new FakeEnv();
+  const sent: string[] = [];
+  const notifier = {
+    socketPath: "/nonexistent/notify", send: () => true, ready: () => { sent.push("READY=1"); return true; }, reloading: () => true,
+    stopping: () => true, extendTimeout: () => true, status: (text: string) => { sent.push(`STATUS=${text}`); return true; },
+  };
+  env.readiness.set(1, deferred());
+  const { sup } = supervisor(env, { notifier });
+  const started = sup.start();
+  await waitFor(() => env.processes.length === 1, { what: "generation 1 spawned" });
+  assert.deepEqual(sent, [`STATUS=gen 1 starting (pid ${env.process(1).pid}), waiting until it is ready`]);
+  env.readiness.get(1)!.resolve("READY=1");
+  await started;
+  assert.equal(sent[1], "READY=1");
+  assert.match(sent[2]!, /^STATUS=gen 1 serving since /);
+  await sup.stop("test");
+});
