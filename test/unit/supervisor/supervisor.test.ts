@@ -25,6 +25,21 @@ function supervisor(env: FakeEnv, overrides: Partial<SupervisorSetup> = {}) {
   return { sup, logs, exits, strategy, listeners };
 }
 
+/**
+ * A started supervisor with an upgrade under way whose generation 2 waits for `ready2` — the
+ * state in which queueing, --no-queue, rollback and abort are decided.
+ */
+async function upgradeWaitingForReady(overrides: Partial<SupervisorSetup> = {}) {
+  const env = new FakeEnv();
+  const parts = supervisor(env, overrides);
+  await parts.sup.start();
+  const ready2 = deferred<string>();
+  env.readiness.set(2, ready2);
+  const upgrade = parts.sup.upgrade(undefined, true, () => {});
+  await waitFor(() => env.processes.length === 2, { what: "generation 2 spawned" });
+  return { env, ...parts, ready2, upgrade };
+}
+
 test("start: generation 1 serves on the launcher's listeners once ready", async () => {
   const env = new FakeEnv();
   const { sup, listeners } = supervisor(env);
@@ -95,13 +110,7 @@ test("upgrade: steps run in order and the old generation retires with the stop s
 });
 
 test("upgrade queue: a second request waits for the first and runs after it", async () => {
-  const env = new FakeEnv();
-  const { sup } = supervisor(env);
-  await sup.start();
-  const ready2 = deferred<string>();
-  env.readiness.set(2, ready2);
-  const first = sup.upgrade(undefined, true, () => {});
-  await waitFor(() => env.processes.length === 2, { what: "generation 2 spawned" });
+  const { sup, ready2, upgrade: first } = await upgradeWaitingForReady();
   const queued: string[] = [];
   const second = sup.upgrade(undefined, true, (step, message) => queued.push(`${step}: ${message}`));
   assert.equal(queued[0], "queued: waiting for the upgrade from generation 1 to finish");
@@ -113,13 +122,7 @@ test("upgrade queue: a second request waits for the first and runs after it", as
 });
 
 test("upgrade queue: --no-queue is refused while an upgrade runs, and the running one is untouched", async () => {
-  const env = new FakeEnv();
-  const { sup } = supervisor(env);
-  await sup.start();
-  const ready2 = deferred<string>();
-  env.readiness.set(2, ready2);
-  const first = sup.upgrade(undefined, true, () => {});
-  await waitFor(() => env.processes.length === 2, { what: "generation 2 spawned" });
+  const { env, sup, ready2, upgrade: first } = await upgradeWaitingForReady();
   await assert.rejects(sup.upgrade(undefined, false, () => {}), /already running \(--no-queue\)/);
   ready2.resolve("ready");
   assert.equal((await first).ok, true);
@@ -128,13 +131,7 @@ test("upgrade queue: --no-queue is refused while an upgrade runs, and the runnin
 });
 
 test("rollback: a generation that never becomes ready is killed; generation 1 keeps serving", async () => {
-  const env = new FakeEnv();
-  const { sup, strategy } = supervisor(env);
-  await sup.start();
-  const ready2 = deferred<string>();
-  env.readiness.set(2, ready2);
-  const upgrade = sup.upgrade(undefined, true, () => {});
-  await waitFor(() => env.processes.length === 2, { what: "generation 2 spawned" });
+  const { env, sup, strategy, ready2, upgrade } = await upgradeWaitingForReady();
   ready2.reject(new Error("generation 2 did not become ready: not ready after 1 s"));
   const error = await upgrade.then(() => assert.fail("the upgrade should fail"), (e: unknown) => e);
   assert.ok(error instanceof UpgradeFailedError);

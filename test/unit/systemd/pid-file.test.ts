@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writePidFile, readPidFile, removePidFile, preparePidFile } from "../../src/systemd/pid-file.ts";
-import { UsageError } from "../../src/errors/reuse-run-error.ts";
+import { writePidFile, readPidFile, removePidFile, preparePidFile } from "../../../src/systemd/pid-file.ts";
+import { UsageError } from "../../../src/errors/reuse-run-error.ts";
 
 function withDir(body: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), "reuse-run-pid-"));
