@@ -21,9 +21,17 @@
  * Total runtime is capped (--max-duration), so a forgotten generator never runs forever.
  *
  * With --record FILE it also writes every request to FILE at the end, one CSV line each:
- * `start_ms,latency_ms,outcome` — start since the run began (connect included), time until the
- * outcome, and the outcome (ok or a failure kind above). Kept in memory until then, so recording
- * adds no I/O to the run itself; the bench buckets these into timelines.
+ * `start_ms,latency_ms,outcome,generation,source` — start since the run began (connect included),
+ * time until the outcome, the outcome (ok or a failure kind above), the generation that answered
+ * (empty unless ok) and the connection's source address (empty without --source-addresses). The
+ * first three columns come first, so readers of the older three-column file keep working. Kept in
+ * memory until then, so recording adds no I/O to the run itself; the bench buckets these into
+ * timelines.
+ *
+ * Which generation answered: a body that starts with `gen=N` (the test fixtures' answer,
+ * `gen=N pid=… version=…`) counts for generation N in `byGeneration` (ok responses only).
+ * With --source-addresses each new connection binds the next address round-robin, and
+ * `bySource` counts each address's ok responses per generation — for client-ip stickiness.
  */
 import fs from "node:fs";
 import net from "node:net";
@@ -40,7 +48,14 @@ const USAGE = `usage: load.mjs --port N [options]
   --progress MS        progress JSON line on stderr every MS ms, 0 = off (default 1000)
   --max-duration MS    hard cap on total runtime (default 600000)
   --stop-on-stdin-eof  also stop when stdin reaches EOF (a parent that dies stops the load)
-  --record FILE        write every request (start_ms,latency_ms,outcome) to FILE as CSV at the end`;
+  --record FILE        write every request (start_ms,latency_ms,outcome,generation,source) to FILE
+                       as CSV at the end
+  --source-addresses A bind each new connection to the next of these local addresses, round-robin:
+                       a comma list of addresses and IPv4 ranges, e.g. 127.0.0.10-127.0.0.41
+  --print-options      print the parsed options as JSON and exit (for tests of the parsing)`;
+
+/** The most addresses --source-addresses may expand to. */
+const MAX_SOURCE_ADDRESSES = 65536;
 
 /** How many failure messages the result keeps, so a failure storm cannot bloat the output. */
 const MAX_ERROR_SAMPLES = 10;
@@ -52,6 +67,7 @@ function parseArgs(argv) {
   const opts = {
     host: "127.0.0.1", port: 0, concurrency: 200, duration: 0, path: "/", keepalive: false,
     timeout: 5000, progress: 1000, maxDuration: 600_000, stopOnStdinEof: false, record: "",
+    sourceAddresses: [], printOptions: false,
   };
   const numeric = { "--port": "port", "--concurrency": "concurrency", "--duration": "duration",
     "--timeout": "timeout", "--progress": "progress", "--max-duration": "maxDuration" };
@@ -71,6 +87,13 @@ function parseArgs(argv) {
     else if (arg === "--host") opts.host = take();
     else if (arg === "--path") opts.path = take();
     else if (arg === "--record") opts.record = take();
+    else if (arg === "--print-options") opts.printOptions = true;
+    else if (arg === "--source-addresses") {
+      const raw = take();
+      const parsed = parseSourceAddresses(raw);
+      if (typeof parsed === "string") usageError(`--source-addresses "${raw}": ${parsed}`);
+      opts.sourceAddresses = parsed;
+    }
     else if (arg in numeric) {
       const raw = take();
       const n = Number(raw);
@@ -83,7 +106,44 @@ function parseArgs(argv) {
   if (opts.timeout < 1) usageError("--timeout must be at least 1");
   if (opts.maxDuration < 1) usageError("--max-duration must be at least 1");
   if (!opts.path.startsWith("/")) usageError(`--path must start with "/", got "${opts.path}"`);
+  if (opts.sourceAddresses.length > 0 && net.isIP(opts.host) !== 0 &&
+      opts.sourceAddresses.some((a) => net.isIP(a) !== net.isIP(opts.host))) {
+    usageError(`--source-addresses must be of the same family as --host ${opts.host}`);
+  }
   return opts;
+}
+
+/**
+ * `127.0.0.10-127.0.0.41`, `127.0.0.1,127.0.0.2`, `::1` or a mix → the addresses in order; or a
+ * message saying what is wrong. Ranges are IPv4 only, inclusive, first ≤ last.
+ */
+function parseSourceAddresses(raw) {
+  const out = [];
+  for (const item of raw.split(",").map((s) => s.trim())) {
+    if (item === "") return "empty item (expected addresses like 127.0.0.10-127.0.0.41 or 127.0.0.1,127.0.0.2)";
+    const dash = item.indexOf("-");
+    if (dash < 0) {
+      if (net.isIP(item) === 0) return `"${item}" is not an IP address`;
+      out.push(item);
+    } else {
+      const first = item.slice(0, dash), last = item.slice(dash + 1);
+      if (!net.isIPv4(first) || !net.isIPv4(last)) return `range "${item}": ranges take two IPv4 addresses`;
+      const a = ipv4ToNumber(first), b = ipv4ToNumber(last);
+      if (a > b) return `range "${item}": the first address is after the last`;
+      if (b - a + 1 + out.length > MAX_SOURCE_ADDRESSES) return `more than ${MAX_SOURCE_ADDRESSES} addresses`;
+      for (let n = a; n <= b; n++) out.push(numberToIpv4(n));
+    }
+    if (out.length > MAX_SOURCE_ADDRESSES) return `more than ${MAX_SOURCE_ADDRESSES} addresses`;
+  }
+  return out;
+}
+
+function ipv4ToNumber(address) {
+  return address.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+function numberToIpv4(n) {
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
 }
 
 function usageError(message) {
@@ -143,6 +203,9 @@ const round = (x) => Math.round(x * 100) / 100;
 const MORE = 0, DONE = 1, BAD = -1;
 const BODY_LENGTH = 0, BODY_CHUNKED = 1, BODY_EOF = 2;
 const HEADER_END = Buffer.from("\r\n\r\n", "latin1");
+/** How much of a body is kept to read the generation from, and how it is read. */
+const BODY_HEAD = 24;
+const GEN_RE = /^gen=([^\s]{1,16})/;
 
 class ResponseParser {
   constructor() { this.reset(); }
@@ -157,6 +220,19 @@ class ResponseParser {
     this.sawBytes = false;
     this.chunkLine = ""; // chunked: partial size or trailer line
     this.chunkState = 0; // 0 size line, 1 data, 2 CRLF after data, 3 trailer lines
+    this.bodyHead = ""; // the first BODY_HEAD bytes of the body, to read `gen=N` from
+  }
+
+  /** Keeps the start of the body (bytes from..to of buf). */
+  capture(buf, from, to) {
+    const want = BODY_HEAD - this.bodyHead.length;
+    if (want > 0 && to > from) this.bodyHead += buf.toString("latin1", from, Math.min(to, from + want));
+  }
+
+  /** The generation a `gen=N …` body names, or undefined. */
+  generation() {
+    const m = GEN_RE.exec(this.bodyHead);
+    return m ? m[1] : undefined;
   }
 
   /** Feeds bytes; returns DONE when the response is complete, MORE, or BAD on garbage. */
@@ -209,10 +285,11 @@ class ResponseParser {
 
   feedBody(buf) {
     if (this.mode === BODY_LENGTH) {
+      this.capture(buf, 0, Math.min(buf.length, Math.max(0, this.remaining)));
       this.remaining -= buf.length;
       return this.remaining <= 0 ? DONE : MORE;
     }
-    if (this.mode === BODY_EOF) return MORE;
+    if (this.mode === BODY_EOF) { this.capture(buf, 0, buf.length); return MORE; }
     return this.feedChunked(buf);
   }
 
@@ -221,6 +298,7 @@ class ResponseParser {
     while (i < buf.length) {
       if (this.chunkState === 1) {
         const take = Math.min(this.remaining, buf.length - i);
+        this.capture(buf, i, i + take);
         this.remaining -= take;
         i += take;
         if (this.remaining === 0) { this.chunkState = 2; this.remaining = 2; }
@@ -251,6 +329,7 @@ class ResponseParser {
 // State and counters
 
 const opts = parseArgs(process.argv.slice(2));
+if (opts.printOptions) { process.stdout.write(JSON.stringify(opts) + "\n"); process.exit(0); }
 const request = Buffer.from(
   `GET ${opts.path} HTTP/1.1\r\nHost: ${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}\r\n` +
     `User-Agent: reuse-run-load\r\nConnection: ${opts.keepalive ? "keep-alive" : "close"}\r\n\r\n`,
@@ -267,6 +346,11 @@ let ok = 0;
 let reconnects = 0; // keep-alive: new connection after the server said Connection: close
 let keepaliveStale = 0; // keep-alive: subset of eof — request lost on a connection the server closed
 let abandoned = 0; // still in flight when the hard cap hit (also counted as timeout)
+/** ok responses per generation (`gen=N` bodies), and per source address per generation. */
+const byGeneration = {};
+const bySource = {};
+for (const address of opts.sourceAddresses) bySource[address] = {};
+let nextSource = 0;
 
 const startedAt = Date.now();
 const t0 = performance.now();
@@ -276,30 +360,56 @@ let finished = false;
 /** Sockets we are done with but which have not closed yet; destroyed if they linger. */
 const lingering = new Set();
 
-// Per-request records for --record: parallel arrays (start, latency, outcome index), so a long
-// run costs three numbers per request and no allocation per request beyond the arrays' growth.
+// Per-request records for --record: parallel arrays (start, latency, outcome, generation and
+// source indexes), so a long run costs five numbers per request and no allocation per request
+// beyond the arrays' growth.
 const OUTCOMES = ["ok", "reset", "refused", "eof", "timeout", "status", "other"];
 const recordStart = [];
 const recordMs = [];
 const recordOutcome = [];
+const recordGeneration = []; // index into generationNames, -1: none
+const recordSource = []; // index into opts.sourceAddresses, -1: none
+const generationNames = [];
+const generationIndex = new Map();
 
-function record(start, outcome, ms = performance.now() - start) {
+function record(start, outcome, ms, generation, source) {
   if (!opts.record) return;
   recordStart.push(start - t0);
-  recordMs.push(ms);
+  recordMs.push(ms ?? performance.now() - start);
   recordOutcome.push(OUTCOMES.indexOf(outcome));
+  let g = -1;
+  if (generation !== undefined) {
+    g = generationIndex.get(generation) ?? -1;
+    if (g < 0) { g = generationNames.length; generationNames.push(generation); generationIndex.set(generation, g); }
+  }
+  recordGeneration.push(g);
+  recordSource.push(source ?? -1);
+}
+
+/** Counts an ok response for its generation (and its source address). */
+function countGeneration(generation, source) {
+  if (generation === undefined) return;
+  byGeneration[generation] = (byGeneration[generation] ?? 0) + 1;
+  if (source >= 0) {
+    const counts = bySource[opts.sourceAddresses[source]];
+    counts[generation] = (counts[generation] ?? 0) + 1;
+  }
 }
 
 /** Writes the records as CSV, in slices so a multi-million-request run never builds one huge string. */
 function writeRecords(path) {
   const fd = fs.openSync(path, "w");
   try {
-    fs.writeSync(fd, "start_ms,latency_ms,outcome\n");
+    fs.writeSync(fd, "start_ms,latency_ms,outcome,generation,source\n");
     const slice = 50_000;
     for (let from = 0; from < recordStart.length; from += slice) {
       const lines = [];
       const to = Math.min(recordStart.length, from + slice);
-      for (let i = from; i < to; i++) lines.push(`${recordStart[i].toFixed(2)},${recordMs[i].toFixed(2)},${OUTCOMES[recordOutcome[i]]}\n`);
+      for (let i = from; i < to; i++) {
+        const g = recordGeneration[i], src = recordSource[i];
+        lines.push(`${recordStart[i].toFixed(2)},${recordMs[i].toFixed(2)},${OUTCOMES[recordOutcome[i]]},` +
+          `${g >= 0 ? generationNames[g] : ""},${src >= 0 ? opts.sourceAddresses[src] : ""}\n`);
+      }
       fs.writeSync(fd, lines.join(""));
     }
   } finally {
@@ -307,11 +417,14 @@ function writeRecords(path) {
   }
 }
 
-/** Counts a failed request; `start` is when it began (performance.now()), for --record. */
-function fail(kind, code, message, start) {
+/**
+ * Counts a failed request; `start` is when it began (performance.now()) and `source` the index of
+ * its source address (-1: none), for --record.
+ */
+function fail(kind, code, message, start, source = -1) {
   requests++;
   failures[kind]++;
-  record(start, kind);
+  record(start, kind, undefined, undefined, source);
   if (kind === "other") otherCodes[code] = (otherCodes[code] ?? 0) + 1;
   if (errorSamples.length < MAX_ERROR_SAMPLES) {
     const now = Date.now();
@@ -339,6 +452,7 @@ class Worker {
     this.start = 0;
     this.deadline = 0;
     this.served = 0; // responses received on the current connection
+    this.source = -1; // index of the current connection's source address, -1: none
     this.done = false;
   }
 
@@ -357,7 +471,11 @@ class Worker {
   connect() {
     connections++;
     this.served = 0;
-    const sock = net.connect({ host: opts.host, port: opts.port });
+    const n = opts.sourceAddresses.length;
+    this.source = n > 0 ? nextSource++ % n : -1;
+    const sock = net.connect(n > 0
+      ? { host: opts.host, port: opts.port, localAddress: opts.sourceAddresses[this.source] }
+      : { host: opts.host, port: opts.port });
     sock.setNoDelay(true);
     this.sock = sock;
     // Handlers ignore events from sockets this worker has already moved on from.
@@ -431,10 +549,12 @@ class Worker {
       ok++;
       const ms = performance.now() - this.start;
       recordLatency(ms);
-      record(this.start, "ok", ms);
+      const generation = p.generation();
+      countGeneration(generation, this.source);
+      record(this.start, "ok", ms, generation, this.source);
     } else {
       statusCodes[p.status] = (statusCodes[p.status] ?? 0) + 1;
-      fail("status", `HTTP_${p.status}`, `HTTP ${p.status}`, this.start);
+      fail("status", `HTTP_${p.status}`, `HTTP ${p.status}`, this.start, this.source);
     }
     this.served++;
     if (opts.keepalive && !p.connectionClose && !this.sock.readableEnded) {
@@ -448,7 +568,7 @@ class Worker {
 
   failAndDrop(kind, code, message) {
     this.inFlight = false;
-    fail(kind, code, message, this.start);
+    fail(kind, code, message, this.start, this.source);
     this.dropSocket();
     this.next();
   }
@@ -499,7 +619,7 @@ function finish() {
     if (w.inFlight) {
       w.inFlight = false;
       abandoned++;
-      fail("timeout", "ETIMEDOUT", "still in flight when the run ended", w.start);
+      fail("timeout", "ETIMEDOUT", "still in flight when the run ended", w.start, w.source);
     }
     w.dropSocket();
   }
@@ -511,7 +631,8 @@ function finish() {
   }
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
   const result = {
-    connections, requests, ok, failed, failures, statusCodes, otherCodes, errorSamples,
+    connections, requests, ok, failed, failures, statusCodes, otherCodes, errorSamples, byGeneration,
+    ...(opts.sourceAddresses.length > 0 ? { bySource } : {}),
     latencyMs: { p50: percentileMs(50), p90: percentileMs(90), p99: percentileMs(99), max: round(latencyMaxUs / 1000) },
     durationMs,
     rps: durationMs > 0 ? Math.round((requests * 1000) / durationMs) : 0,
@@ -531,7 +652,7 @@ function runtimeName() {
 function progress() {
   const t = Math.round(performance.now() - t0);
   const failed = requests - ok;
-  process.stderr.write(JSON.stringify({ type: "progress", t, connections, requests, ok, failed }) + "\n");
+  process.stderr.write(JSON.stringify({ type: "progress", t, connections, requests, ok, failed, byGeneration }) + "\n");
 }
 
 // One sweep for all deadlines instead of a timer per request: cheap at thousands of requests/s.

@@ -50,6 +50,11 @@ export interface LoadOptions {
    * with {@link readLoadRecords}. Default: nothing is recorded.
    */
   recordFile?: string;
+  /**
+   * Bind each new connection to the next of these local addresses, round-robin: addresses, IPv4
+   * ranges (`127.0.0.10-127.0.0.41`) or a comma list of both. Adds {@link LoadResult.bySource}.
+   */
+  sourceAddresses?: string | readonly string[];
 }
 
 /** Failure counts by kind; see load.mjs for the definitions. */
@@ -93,6 +98,13 @@ export interface LoadResult {
   /** Error codes behind `failures.other`, with counts. */
   otherCodes: Record<string, number>;
   errorSamples: LoadErrorSample[];
+  /** ok responses per generation that answered (a body starting `gen=N`, as the fixtures answer). */
+  byGeneration: Record<string, number>;
+  /**
+   * With {@link LoadOptions.sourceAddresses}: per source address (every one, even if it got no
+   * answer), its ok responses per generation.
+   */
+  bySource?: Record<string, Record<string, number>>;
   /** Latency of successful requests. */
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   durationMs: number;
@@ -129,6 +141,10 @@ export interface LoadRecords {
   /** Time from start to the outcome, ms (for ok requests: the latency). */
   latencyMs: Float64Array;
   outcome: LoadOutcome[];
+  /** The generation that answered (ok `gen=N` responses), else undefined; all undefined in an older file. */
+  generation: (string | undefined)[];
+  /** The connection's source address with {@link LoadOptions.sourceAddresses}, else undefined. */
+  source: (string | undefined)[];
 }
 
 /** A progress report (load.mjs --progress). */
@@ -139,6 +155,8 @@ export interface LoadProgress {
   requests: number;
   ok: number;
   failed: number;
+  /** ok responses per generation so far (cumulative, like the other counts). */
+  byGeneration?: Record<string, number>;
 }
 
 /** A running load generator. */
@@ -165,7 +183,8 @@ function runtimeArgv(opts: LoadOptions): string[] {
   }
 }
 
-function loadArgs(opts: LoadOptions): string[] {
+/** The load.mjs argv (after the script) for `opts`. */
+export function loadArgs(opts: LoadOptions): string[] {
   const args = ["--port", String(opts.port), "--progress", String(opts.progressMs ?? 200), "--stop-on-stdin-eof"];
   if (opts.host !== undefined) args.push("--host", opts.host);
   if (opts.concurrency !== undefined) args.push("--concurrency", String(opts.concurrency));
@@ -175,6 +194,9 @@ function loadArgs(opts: LoadOptions): string[] {
   if (opts.timeoutMs !== undefined) args.push("--timeout", String(opts.timeoutMs));
   if (opts.maxDurationMs !== undefined) args.push("--max-duration", String(opts.maxDurationMs));
   if (opts.recordFile !== undefined) args.push("--record", opts.recordFile);
+  if (opts.sourceAddresses !== undefined) {
+    args.push("--source-addresses", typeof opts.sourceAddresses === "string" ? opts.sourceAddresses : opts.sourceAddresses.join(","));
+  }
   return args;
 }
 
@@ -274,14 +296,25 @@ export function runLoad(opts: LoadOptions & { durationMs: number }): Promise<Loa
 /** Reads the CSV that load.mjs wrote for {@link LoadOptions.recordFile}. */
 export function readLoadRecords(path: string): LoadRecords {
   const lines = fs.readFileSync(path, "utf8").split("\n");
-  if (lines[0] !== "start_ms,latency_ms,outcome") throw new Error(`${path}: not a load.mjs record file (header ${JSON.stringify(lines[0])})`);
+  // The first three columns are fixed; later versions only add columns after them.
+  if (lines[0] !== "start_ms,latency_ms,outcome" && !lines[0]!.startsWith("start_ms,latency_ms,outcome,")) {
+    throw new Error(`${path}: not a load.mjs record file (header ${JSON.stringify(lines[0])})`);
+  }
+  const columns = lines[0]!.split(",");
+  const genCol = columns.indexOf("generation");
+  const srcCol = columns.indexOf("source");
   const rows = lines.slice(1).filter(Boolean);
-  const records: LoadRecords = { startMs: new Float64Array(rows.length), latencyMs: new Float64Array(rows.length), outcome: new Array(rows.length) };
+  const records: LoadRecords = {
+    startMs: new Float64Array(rows.length), latencyMs: new Float64Array(rows.length), outcome: new Array(rows.length),
+    generation: new Array(rows.length), source: new Array(rows.length),
+  };
   rows.forEach((row, i) => {
-    const [start, latency, outcome] = row.split(",");
-    records.startMs[i] = Number(start);
-    records.latencyMs[i] = Number(latency);
-    records.outcome[i] = outcome as LoadOutcome;
+    const fields = row.split(",");
+    records.startMs[i] = Number(fields[0]);
+    records.latencyMs[i] = Number(fields[1]);
+    records.outcome[i] = fields[2] as LoadOutcome;
+    records.generation[i] = (genCol >= 0 && fields[genCol]) || undefined;
+    records.source[i] = (srcCol >= 0 && fields[srcCol]) || undefined;
   });
   return records;
 }

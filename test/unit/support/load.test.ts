@@ -7,14 +7,18 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import process from "node:process";
-import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startLoad, runLoad, describeLoad, type LoadResult } from "../../support/load.ts";
+import { startLoad, runLoad, describeLoad, loadArgs, readLoadRecords, type LoadResult } from "../../support/load.ts";
 import { freePort, httpGet } from "../../support/netns.ts";
 import { sleep } from "../../support/wait.ts";
 import { missingTool } from "../../support/tools.ts";
 
 const FD3_SERVER = fileURLToPath(new URL("../../fixtures/node-fd3-server.mjs", import.meta.url));
+const LOAD_SCRIPT = fileURLToPath(new URL("../../support/load.mjs", import.meta.url));
 
 /**
  * Binds a listener on 127.0.0.1 (port 0: the kernel picks, no race), moves it to fd 3 and execs
@@ -218,5 +222,142 @@ test("a server that never answers is a timeout", { timeout: 30_000 }, async () =
     assertOnly(await runLoad({ port: server.port, concurrency: 5, durationMs: 300, timeoutMs: 200 }), "timeout");
   } finally {
     await server.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Which generation answered, and from which source address (canary tests count both).
+
+/** load.mjs --print-options ARGS: the parsed options, or the exit code and the first stderr line. */
+function parsedOptions(args: string[]): { code: number | null; options?: Record<string, any>; error: string } {
+  const r = spawnSync("node", [LOAD_SCRIPT, "--print-options", "--port", "80", ...args], { encoding: "utf8" });
+  return { code: r.status, options: r.status === 0 ? JSON.parse(r.stdout) : undefined, error: r.stderr.split("\n")[0] ?? "" };
+}
+
+test("--source-addresses: ranges and comma lists expand in order", { timeout: 30_000 }, () => {
+  const cases: [string, string[]][] = [
+    ["127.0.0.10-127.0.0.13", ["127.0.0.10", "127.0.0.11", "127.0.0.12", "127.0.0.13"]],
+    ["127.0.0.7", ["127.0.0.7"]],
+    ["127.0.0.7-127.0.0.7", ["127.0.0.7"]],
+    ["127.0.0.1, 127.0.0.3", ["127.0.0.1", "127.0.0.3"]],
+    ["127.0.0.254-127.0.1.1,127.0.0.9", ["127.0.0.254", "127.0.0.255", "127.0.1.0", "127.0.1.1", "127.0.0.9"]],
+  ];
+  for (const [value, expected] of cases) {
+    const r = parsedOptions(["--source-addresses", value]);
+    assert.equal(r.code, 0, `${value}: ${r.error}`);
+    assert.deepEqual(r.options!.sourceAddresses, expected, value);
+  }
+  const range = parsedOptions(["--source-addresses=127.0.0.10-127.0.0.41"]);
+  assert.equal(range.options!.sourceAddresses.length, 32, "the --flag=value form too");
+  assert.deepEqual(parsedOptions([]).options!.sourceAddresses, [], "none by default");
+  const v6 = parsedOptions(["--host", "::1", "--source-addresses", "::1"]);
+  assert.deepEqual(v6.options!.sourceAddresses, ["::1"]);
+});
+
+test("--source-addresses: bad values are one usage line and exit 2", { timeout: 30_000 }, () => {
+  const cases: [string[], RegExp][] = [
+    [["--source-addresses", "127.0.0.41-127.0.0.10"], /first address is after the last/],
+    [["--source-addresses", "127.0.0.1-127.0.0.x"], /ranges take two IPv4 addresses/],
+    [["--host", "::1", "--source-addresses", "::1-::2"], /ranges take two IPv4 addresses/],
+    [["--source-addresses", "localhost"], /"localhost" is not an IP address/],
+    [["--source-addresses", "127.0.0.1,,127.0.0.2"], /empty item/],
+    [["--source-addresses", "10.0.0.0-10.1.0.0"], /more than 65536 addresses/],
+    [["--source-addresses", "::1"], /same family as --host 127\.0\.0\.1/],
+    [["--source-addresses"], /--source-addresses needs a value/],
+  ];
+  for (const [args, message] of cases) {
+    const r = parsedOptions(args);
+    assert.equal(r.code, 2, `${args.join(" ")} should be refused`);
+    assert.match(r.error, message, args.join(" "));
+  }
+});
+
+test("loadArgs passes source addresses as one comma list", () => {
+  const argsOf = (sourceAddresses: string | string[]) => {
+    const args = loadArgs({ port: 1, sourceAddresses });
+    return args[args.indexOf("--source-addresses") + 1];
+  };
+  assert.equal(argsOf(["127.0.0.1", "127.0.0.2"]), "127.0.0.1,127.0.0.2");
+  assert.equal(argsOf("127.0.0.10-127.0.0.41"), "127.0.0.10-127.0.0.41");
+  assert.ok(!loadArgs({ port: 1 }).includes("--source-addresses"));
+});
+
+test("byGeneration and bySource: who answered, from which source address, also in the records", { timeout: 30_000 }, async () => {
+  // Answers alternate between generation 7 (Content-Length) and 8 (chunked); every 5th is not a `gen=` body.
+  let n = 0;
+  const seen = new Set<string>();
+  const server = await rawServer((sock) => {
+    seen.add(sock.remoteAddress ?? "");
+    sock.on("data", () => {
+      const i = n++;
+      if (i % 5 === 4) sock.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      else if (i % 2 === 0) sock.end("HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\ngen=7 pid=1 version=v\n");
+      else sock.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ngen\r\n13\r\n=8 pid=2 version=v\n\r\n0\r\n\r\n");
+    });
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "load-test-"));
+  const file = path.join(dir, "requests.csv");
+  try {
+    const sources = ["127.0.0.10", "127.0.0.11", "127.0.0.12", "127.0.0.13"];
+    const result = await runLoad({ port: server.port, concurrency: 8, durationMs: 600, sourceAddresses: "127.0.0.10-127.0.0.13", recordFile: file });
+    const msg = describeLoad(result);
+    assert.equal(result.failed, 0, msg);
+    assert.ok(result.ok > 50, msg);
+    assert.deepEqual(Object.keys(result.byGeneration).sort(), ["7", "8"], JSON.stringify(result.byGeneration));
+    const counted = result.byGeneration["7"]! + result.byGeneration["8"]!;
+    assert.ok(counted < result.ok && counted >= Math.floor(result.ok * 0.7), `the plain "ok" bodies count for no generation: ${counted} of ${result.ok}`);
+    assert.deepEqual(Object.keys(result.bySource!), sources);
+    assert.deepEqual([...seen].sort(), sources, "the server saw each source address");
+    for (const gen of ["7", "8"]) {
+      assert.equal(sources.reduce((sum, s) => sum + (result.bySource![s]![gen] ?? 0), 0), result.byGeneration[gen], `bySource sums to byGeneration for ${gen}`);
+    }
+
+    const records = readLoadRecords(file);
+    assert.equal(records.outcome.length, result.requests);
+    assert.equal(records.generation.filter((g) => g === "7").length, result.byGeneration["7"]);
+    assert.equal(records.generation.filter((g) => g === "8").length, result.byGeneration["8"]);
+    assert.ok(records.source.every((s) => s !== undefined && sources.includes(s)), "every record names its source address");
+    assert.equal(fs.readFileSync(file, "utf8").split("\n")[0], "start_ms,latency_ms,outcome,generation,source", "new columns after the old ones");
+  } finally {
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("without --source-addresses: no bySource, empty source column; progress lines carry byGeneration", { timeout: 30_000 }, async () => {
+  const server = await rawServer((sock) => sock.on("data", () => sock.end("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ngen=3\n")));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "load-test-"));
+  const file = path.join(dir, "requests.csv");
+  try {
+    const load = startLoad({ port: server.port, concurrency: 4, recordFile: file, progressMs: 50 });
+    const progress = await load.waitForRequests(20);
+    assert.ok((progress.byGeneration?.["3"] ?? 0) > 0, JSON.stringify(progress));
+    const result = await load.stop();
+    assert.equal(result.bySource, undefined);
+    assert.deepEqual(result.byGeneration, { "3": result.ok });
+    const records = readLoadRecords(file);
+    assert.ok(records.source.every((s) => s === undefined));
+    assert.ok(records.generation.every((g) => g === "3"));
+  } finally {
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("readLoadRecords still reads a three-column file of an older load.mjs", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "load-test-"));
+  const file = path.join(dir, "old.csv");
+  try {
+    fs.writeFileSync(file, "start_ms,latency_ms,outcome\n1.50,2.25,ok\n3.00,5000.00,timeout\n");
+    const records = readLoadRecords(file);
+    assert.deepEqual([...records.startMs], [1.5, 3]);
+    assert.deepEqual([...records.latencyMs], [2.25, 5000]);
+    assert.deepEqual(records.outcome, ["ok", "timeout"]);
+    assert.deepEqual(records.generation, [undefined, undefined]);
+    assert.deepEqual(records.source, [undefined, undefined]);
+    fs.writeFileSync(file, "start,latency\n");
+    assert.throws(() => readLoadRecords(file), /not a load\.mjs record file/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
