@@ -1,6 +1,6 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { ReuseportGroup } from "../../../src/net/reuseport-steering.ts";
+import { ReuseportGroup, attachSteering, attachWeightedSteering } from "../../../src/net/reuseport-steering.ts";
 
 describe("ReuseportGroup (model of the kernel's reuseport order)", () => {
   test("join appends in listen order", () => {
@@ -60,5 +60,18 @@ describe("ReuseportGroup (model of the kernel's reuseport order)", () => {
     assert.equal(group.indexOf(222), 0);
     group.join(333); // generation 3
     assert.equal(group.indexOf(333), 1);
+  });
+});
+
+describe("attachSteering and attachWeightedSteering (argument checks, no socket needed)", () => {
+  test("a bad weighted program is refused before any system call", () => {
+    assert.throws(() => attachWeightedSteering(-1, { toIndex: 1, fromIndex: 0, share: 10_001, sticky: "random" }), RangeError);
+    assert.throws(() => attachSteering(-1, -1), RangeError);
+  });
+
+  test("the kernel's refusal names the program that was being attached", () => {
+    assert.throws(() => attachSteering(-1, 1), /SO_ATTACH_REUSEPORT_CBPF, ret #1\): EBADF/);
+    assert.throws(() => attachWeightedSteering(-1, { toIndex: 1, fromIndex: 0, share: 1000, sticky: "client-ip" }),
+      /SO_ATTACH_REUSEPORT_CBPF, 1000\/10000 to #1, rest to #0, client-ip\): EBADF/);
   });
 });
