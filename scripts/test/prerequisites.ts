@@ -28,6 +28,9 @@ export const TOOL_PACKAGES = {
   debootstrap: "debootstrap",
   "systemd-nspawn": "systemd-container",
   "ansible-playbook": "ansible-core",
+  // The --metrics test scrapes the launcher with a real Prometheus and checks the page with promtool.
+  prometheus: "prometheus",
+  promtool: "prometheus",
 } as const;
 
 /** A tool in {@link TOOL_PACKAGES}. */

@@ -16,6 +16,7 @@ import { findPredecessors } from "../supervisor/adopt.ts";
 import { prepareStartup } from "./startup.ts";
 import { controlRoutes } from "./control-routes.ts";
 import { handleSignals } from "./signals.ts";
+import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 
 /** Runs the launcher until it is stopped; resolves with the process exit code. */
 export async function runLauncher(options: RunOptions): Promise<number> {
@@ -24,7 +25,10 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   // A dead predecessor's generations still serving: taken over, so no socket of our own yet.
   const predecessors = startup.inherited.length > 0 ? [] : findPredecessors(options.name, options.listen);
   let listeners: Listener[];
+  let metrics: MetricsServer | undefined;
   try {
+    // Bound first: a taken --metrics address is bad input (exit 2) before anything of ours listens or runs.
+    if (options.metrics) metrics = await startMetricsServer(options.metrics, () => supervisor.status(), log);
     listeners = predecessors.length > 0 ? [] : bindListeners(options, startup.inherited, log);
   } catch (error) {
     startup.pidFile?.abandon();
@@ -56,6 +60,7 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   let control: ControlServer | undefined;
   const shutdown = async (code: number) => {
     await control?.close();
+    await metrics?.close();
     notifyReceiver?.close();
     if (options.pidFile) removePidFile(options.pidFile);
     resolveExit(code);

@@ -45,8 +45,9 @@ describe("planSetup", () => {
   });
 
   test("every tool maps to its Debian package", () => {
-    assert.deepEqual(packagesFor(TOOLS), ["nftables", "iptables", "iproute2", "python3", "systemd", "util-linux", "gunicorn", "nginx", "debootstrap", "systemd-container", "ansible-core"]);
+    assert.deepEqual(packagesFor(TOOLS), ["nftables", "iptables", "iproute2", "python3", "systemd", "util-linux", "gunicorn", "nginx", "debootstrap", "systemd-container", "ansible-core", "prometheus"]);
     assert.equal(TOOL_PACKAGES.unshare, "util-linux");
+    assert.equal(TOOL_PACKAGES.promtool, "prometheus", "one package ships both prometheus and promtool");
   });
 });
 
