@@ -3,7 +3,7 @@
  * Entry point: parse the command line, run the command, turn errors into one clear line.
  *
  * Each command's code is imported only when that command runs: a client (`status`, `upgrade`,
- * `stop`) never evaluates yargs, the supervisor, the handoff strategies or the FFI bindings.
+ * `promote`, `rollback`, `stop`) never evaluates yargs, the supervisor, the handoff strategies or the FFI bindings.
  */
 import { parseClientArgs } from "./cli/client-args.ts";
 import { parseRunArgs } from "./cli/run-args.ts";
@@ -18,6 +18,8 @@ async function main(argv: string[]): Promise<number> {
     case "status": return (await import("./cli/client-commands.ts")).statusCommand(options);
     case "stop": return (await import("./cli/client-commands.ts")).stopCommand(options);
     case "upgrade": return (await import("./cli/client-commands.ts")).upgradeCommand(options);
+    case "promote":
+    case "rollback": return (await import("./cli/client-commands.ts")).decideCommand(options);
     case "systemd-unit": return (await import("./cli/systemd-unit-command.ts")).systemdUnitCommand(options);
   }
 }

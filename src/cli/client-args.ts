@@ -1,20 +1,20 @@
 /**
- * The fast path for the client commands (`status`, `stop`, `upgrade`): their few flags, read
+ * The fast path for the client commands (`status`, `stop`, `upgrade`, `promote`, `rollback`): their few flags, read
  * without yargs, which alone costs a client more CPU than everything else it does. It accepts only
  * the plain forms and returns exactly what {@link parseCommandLine} would; anything else (`--help`,
  * an unknown or repeated flag, a missing value, a value that looks like a flag, both `--cmd` and
  * `--`) returns undefined, and the caller asks the full parser, which owns every message.
  */
-import type { StatusOptions, StopOptions, UpgradeOptions } from "../config/options.ts";
+import type { DecideOptions, StatusOptions, StopOptions, UpgradeOptions } from "../config/options.ts";
 import { splitCommand } from "../config/command-words.ts";
 
-const STRINGS: Record<string, readonly string[]> = { status: ["name", "control"], stop: ["name", "control"], upgrade: ["name", "control", "cmd"] };
-const BOOLEANS: Record<string, readonly string[]> = { status: ["json"], stop: ["json"], upgrade: ["json", "queue"] };
+const STRINGS: Record<string, readonly string[]> = { status: ["name", "control"], stop: ["name", "control"], upgrade: ["name", "control", "cmd"], promote: ["name", "control"], rollback: ["name", "control"] };
+const BOOLEANS: Record<string, readonly string[]> = { status: ["json"], stop: ["json"], upgrade: ["json", "queue"], promote: ["json"], rollback: ["json"] };
 
 /** The client command `argv` names, or undefined when the full parser must decide. */
-export function parseClientArgs(argv: readonly string[]): StatusOptions | StopOptions | UpgradeOptions | undefined {
+export function parseClientArgs(argv: readonly string[]): StatusOptions | StopOptions | UpgradeOptions | DecideOptions | undefined {
   const command = argv[0];
-  if (command !== "status" && command !== "stop" && command !== "upgrade") return undefined;
+  if (command !== "status" && command !== "stop" && command !== "upgrade" && command !== "promote" && command !== "rollback") return undefined;
   const strings = new Map<string, string>();
   const booleans = new Map<string, boolean>();
   let tail: string[] | undefined;

@@ -7,10 +7,11 @@ import { existsSync, lstatSync } from "node:fs";
 import { controlDirectories, knownLaunchers } from "../control/paths.ts";
 import { join } from "node:path";
 import { request, ControlReplyError } from "../control/client.ts";
-import type { ControlTarget, StatusOptions, StopOptions, UpgradeOptions } from "../config/options.ts";
+import type { ControlTarget, DecideOptions, StatusOptions, StopOptions, UpgradeOptions } from "../config/options.ts";
+import type { ControlEvent } from "../control/protocol.ts";
 import { UsageError } from "../errors/reuse-run-error.ts";
 import type { StatusSnapshot } from "../supervisor/status.ts";
-import { summarizeReport, type UpgradeReport } from "../supervisor/report.ts";
+import { summarizeReport, summarizeRollback, type RollbackReport, type UpgradeReport } from "../supervisor/report.ts";
 import { formatStatus } from "./format-status.ts";
 
 /**
@@ -47,7 +48,7 @@ const STATUS_SHAPE: Shape = { name: "string", pid: "number", mode: "string", lis
 const REPORT_SHAPE: Shape = { ok: "boolean", from: "number", to: "number", strategy: "string", kernel: "object", warnings: "array" };
 
 /** Renders a launcher's answer, or says in one line that it is not the shape expected. */
-function render<T>(path: string, what: string, data: T | undefined, shape: Shape, format: (data: T) => string): string {
+function render<T, R = string>(path: string, what: string, data: T | undefined, shape: Shape, format: (data: T) => R): R {
   try {
     if (!data || typeof data !== "object") throw new Error(`got ${JSON.stringify(data) ?? "nothing"}`);
     for (const [field, type] of Object.entries(shape)) {
@@ -60,12 +61,21 @@ function render<T>(path: string, what: string, data: T | undefined, shape: Shape
   }
 }
 
-/** Prints the status; exit code 0. */
+/** Prints the status (with `--watch`, again every interval until interrupted); exit code 0. */
 export async function statusCommand(options: StatusOptions): Promise<number> {
   const path = resolveControlPath(options);
-  const result = await request(path, { cmd: "status" });
-  if (!result.ok) throw new Error(result.error);
-  const status = result.data as StatusSnapshot;
+  const fetch = async () => {
+    const result = await request(path, { cmd: "status" });
+    if (!result.ok) throw new Error(result.error);
+    return result.data as StatusSnapshot;
+  };
+  if (options.watch) {
+    const { watchStatus } = await import("./status-watch.ts");
+    return watchStatus(async () => render(path, "a status", await fetch(), STATUS_SHAPE, (s: StatusSnapshot) => s), {
+      json: options.json, intervalMs: options.intervalMs ?? 1000, out: process.stdout, isTTY: process.stdout.isTTY === true,
+    });
+  }
+  const status = await fetch();
   console.log(options.json ? JSON.stringify(status, null, 2) : render(path, "a status", status, STATUS_SHAPE, formatStatus));
   return 0;
 }
@@ -86,13 +96,41 @@ export async function stopCommand(options: StopOptions): Promise<number> {
  */
 export async function upgradeCommand(options: UpgradeOptions): Promise<number> {
   const path = resolveControlPath(options);
-  const started = Date.now();
-  const result = await request(path, { cmd: "upgrade", argv: options.argv, queue: options.queue }, (event) => {
-    if (event.event === "progress" && !options.json) console.error(`[${((Date.now() - started) / 1000).toFixed(3)}s] ${event.message}`);
-  });
+  const result = await request(path, { cmd: "upgrade", argv: options.argv, queue: options.queue, ...(options.policy ? { policy: options.policy } : {}) }, progressPrinter(options.json));
   const report = result.data as UpgradeReport | undefined;
   if (options.json) console.log(JSON.stringify(result.ok ? report : { ok: false, error: result.error, ...(report ?? {}) }, null, 2));
   else if (result.ok) console.log(render(path, "an upgrade report", report, REPORT_SHAPE, summarizeReport));
-  else console.error(`reuse-run: upgrade failed: ${result.ok ? "no report" : result.error}`);
-  return result.ok ? 0 : 1;
+  else console.error(`reuse-run: upgrade ${result.usage ? "refused" : "failed"}: ${result.error}`);
+  return result.ok ? 0 : result.usage ? 2 : 1;
+}
+
+/**
+ * `promote` / `rollback`: acts on the running canary or the parked generation and waits for the
+ * outcome (progress on stderr); exit 0 when it happened, 2 when there was nothing to act on, 1 otherwise.
+ */
+export async function decideCommand(options: DecideOptions): Promise<number> {
+  const path = resolveControlPath(options);
+  const result = await request(path, { cmd: options.command }, progressPrinter(options.json));
+  if (options.json) console.log(JSON.stringify(result.ok ? result.data : { ok: false, error: result.error }, null, 2));
+  else if (!result.ok) console.error(`reuse-run: ${options.command} ${result.usage ? "refused" : "failed"}: ${result.error}`);
+  else console.log(describeDecision(result.data as Record<string, unknown>));
+  return result.ok ? 0 : result.usage ? 2 : 1;
+}
+
+function describeDecision(data: Record<string, unknown>): string {
+  switch (data.action) {
+    case "promoted": return `promoted: ${summarizeReport(data.report as UpgradeReport)}`;
+    case "rolled back": return `rolled back: ${(data.report as UpgradeReport).error}`;
+    case "retired parked": return `promoted: the parked generation ${data.generation} retired`;
+    case "rolled back parked": return summarizeRollback(data.rollback as RollbackReport);
+    default: return JSON.stringify(data);
+  }
+}
+
+/** Prints progress events on stderr with the time since the command began. */
+function progressPrinter(json: boolean): (event: ControlEvent) => void {
+  const started = Date.now();
+  return (event) => {
+    if (event.event === "progress" && !json) console.error(`[${((Date.now() - started) / 1000).toFixed(3)}s] ${event.message}`);
+  };
 }

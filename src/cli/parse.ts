@@ -5,8 +5,9 @@
 import yargs from "yargs";
 import { UsageError } from "../errors/reuse-run-error.ts";
 import { STRATEGY_NAMES, type CliOptions } from "../config/options.ts";
-import { DURATION_RANGES, formatDurationValue, type DurationFlag } from "../config/duration.ts";
-import { commandWords, target, validateRun } from "./validate.ts";
+import { DURATION_RANGES, formatDurationValue, parseDuration, type DurationFlag } from "../config/duration.ts";
+import { commandWords, single, target, validateRun } from "./validate.ts";
+import { POLICY_FLAGS, validatePolicy } from "./validate-policy.ts";
 import { SYSTEMD_UNIT_FLAGS, systemdUnitOptions } from "./systemd-unit-command.ts";
 
 /** `--name`, `--control`, `--json`: how a client command (and the launcher) names its control socket. */
@@ -44,6 +45,17 @@ const RUN_FLAGS = {
   "prefix-output": { type: "boolean", describe: "prefix server output lines with [gen N]" },
   "pid-file": { type: "string", requiresArg: true, describe: "write the launcher's pid here (atomically)" },
   queue: { type: "boolean", describe: "queue concurrent upgrade requests (--no-queue refuses them)" },
+  ...POLICY_FLAGS,
+  metrics: { type: "string", requiresArg: true, describe: "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464" },
+} as const;
+
+/** `reuse-run upgrade`: the next command, queueing, and overrides of the launcher's release policy. */
+const UPGRADE_FLAGS = {
+  cmd: { type: "string", requiresArg: true, describe: "new command for the next generation" },
+  queue: { type: "boolean", describe: "wait for a running upgrade (--no-queue: refuse)" },
+  ...POLICY_FLAGS,
+  canary: { ...POLICY_FLAGS.canary, describe: `${POLICY_FLAGS.canary.describe}; --no-canary: straight upgrade` },
+  pause: { type: "boolean", describe: "stay at the last canary step until reuse-run promote or rollback" },
 } as const;
 
 /** `--cmd` and `--listen` first in `--help`, then the control flags, then the rest. */
@@ -55,7 +67,7 @@ const RUN_FLAGS_HELP_ORDER = { cmd: RUN_FLAGS.cmd, listen: RUN_FLAGS.listen };
  * that follows a value flag (`--cmd --json=1`) are not flags and are left alone.
  */
 function refuseSwitchValues(argv: readonly string[]): void {
-  const flags: Record<string, { type: string }> = { ...RUN_FLAGS, ...CONTROL_FLAGS };
+  const flags: Record<string, { type: string }> = { ...RUN_FLAGS, ...UPGRADE_FLAGS, ...CONTROL_FLAGS, watch: { type: "boolean" } };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--") return;
@@ -78,17 +90,32 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
     .scriptName("reuse-run")
     .locale("en")
     .parserConfiguration({ "populate--": true, "camel-case-expansion": false, "boolean-negation": true })
-    .usage("$0 --cmd COMMAND --listen ADDR [options]\n$0 upgrade | status | stop [--name NAME]")
+    .usage("$0 --cmd COMMAND --listen ADDR [options]\n$0 upgrade | promote | rollback | status | stop [--name NAME]")
     .command("$0", "supervise COMMAND on SO_REUSEPORT listeners (generation 1, then upgrades)", (y) =>
       y.options({ ...RUN_FLAGS_HELP_ORDER, ...control, ...RUN_FLAGS }), (args) => { result = validateRun(args as Record<string, unknown>); })
-    .command("upgrade", "start the next generation, hand off without resets, retire the old one", (y) =>
-      y.options({ ...control, cmd: { type: "string", requiresArg: true, describe: "new command for the next generation" }, queue: { type: "boolean", describe: "wait for a running upgrade (--no-queue: refuse)" } }),
+    .command("upgrade", "start the next generation, hand off without resets (or step by step as a canary), retire or park the old one", (y) =>
+      y.options({ ...control, ...UPGRADE_FLAGS }),
       (args) => {
         const words = commandWords(args.cmd, (args["--"] as unknown[]) ?? [], "--cmd");
-        result = { command: "upgrade", ...target(args), argv: words, json: Boolean(args.json), queue: args.queue !== false };
+        const policy = validatePolicy(args as Record<string, unknown>, "upgrade");
+        result = { command: "upgrade", ...target(args), argv: words, json: Boolean(args.json), queue: args.queue !== false, ...(Object.keys(policy).length ? { policy } : {}) };
       })
-    .command("status", "show every generation, its pid, state, listeners and queues", (y) => y.options(control),
-      (args) => { result = { command: "status", ...target(args), json: Boolean(args.json) }; })
+    .command("promote", "canary: skip the remaining steps, 100% to the new generation; parked: retire the old generation now", (y) => y.options(control),
+      (args) => { result = { command: "promote", ...target(args), json: Boolean(args.json) }; })
+    .command("rollback", "canary: back to the old generation now; parked (--keep-old): traffic back to the parked generation at once", (y) => y.options(control),
+      (args) => { result = { command: "rollback", ...target(args), json: Boolean(args.json) }; })
+    .command("status", "show every generation: state, weight, RSS, CPU, connections, queues", (y) => y.options({
+      ...control,
+      watch: { type: "boolean", describe: "refresh in place until interrupted" },
+      interval: { type: "string", requiresArg: true, describe: "refresh interval of --watch (default 1s; 100ms to 1h)" },
+    }), (args) => {
+      const interval = single(args.interval, "interval");
+      if (interval !== undefined && !args.watch) throw new UsageError(`--interval needs --watch`);
+      result = {
+        command: "status", ...target(args), json: Boolean(args.json),
+        ...(args.watch ? { watch: true, intervalMs: parseDuration(interval ?? "1s", "--interval", DURATION_RANGES["--interval"]) } : {}),
+      };
+    })
     .command("stop", "stop every generation gracefully and exit the launcher", (y) => y.options(control),
       (args) => { result = { command: "stop", ...target(args), json: Boolean(args.json) }; })
     .command("systemd-unit", "print a systemd unit (--socket: a .socket + .service pair) that runs reuse-run with the run flags given (every flag of reuse-run --help)", (y) =>

@@ -11,7 +11,8 @@ import type { RunOptions } from "../config/options.ts";
 import { validateRun } from "./validate.ts";
 
 /** Flags that take one value, given once. */
-const VALUE_FLAGS = new Set(["cmd", "backlog", "stop-signal", "drain-timeout", "ready-timeout", "handoff-timeout", "restart", "handoff", "hold-hook", "ready", "pid-file", "name", "control"]);
+const VALUE_FLAGS = new Set(["cmd", "backlog", "stop-signal", "drain-timeout", "ready-timeout", "handoff-timeout", "restart", "handoff", "hold-hook", "ready", "pid-file", "name", "control",
+  "canary", "step", "sticky", "check", "error-pattern", "max-errors", "keep-old", "metrics"]);
 /** Switches: `--x` or `--no-x`, once. */
 const SWITCHES = new Set(["self-bind", "enable-migrate", "prefix-output", "queue", "json"]);
 

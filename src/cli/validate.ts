@@ -7,6 +7,10 @@ import { UsageError } from "../errors/reuse-run-error.ts";
 import { checkListenSet, parseListenAddress, type ListenAddress } from "../config/listen-address.ts";
 import { DURATION_RANGES, formatDurationValue, parseDuration, type DurationFlag } from "../config/duration.ts";
 import { splitCommand } from "../config/command-words.ts";
+import { launcherPolicy } from "./validate-policy.ts";
+import { single, singlePath } from "./flag-values.ts";
+
+export { single, singlePath } from "./flag-values.ts";
 import { STRATEGY_NAMES, type ControlTarget, type ReadyMode, type RestartPolicy, type RunOptions, type StrategyName } from "../config/options.ts";
 
 const RESTART_POLICIES: readonly RestartPolicy[] = ["on-failure", "always", "never"];
@@ -43,20 +47,6 @@ export function commandWords(cmd: unknown, rest: unknown[], flag: string): strin
     return words;
   }
   return tail.length > 0 ? tail : undefined;
-}
-
-/** The one value of a flag that may be given once; a repeated flag is a usage error. */
-export function single(value: unknown, flag: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once; expected one value`);
-  return String(value);
-}
-
-/** A path flag's one value: `--pid-file=` or `--control ""` names no file, and is refused. */
-export function singlePath(value: unknown, flag: string): string | undefined {
-  const path = single(value, flag);
-  if (path === "") throw new UsageError(`--${flag} is empty; expected a path`);
-  return path;
 }
 
 /** Validates the flags of the default `run` command into {@link RunOptions} (pure: no files, no sockets). */
@@ -99,6 +89,21 @@ export function validateRun(args: Record<string, unknown>, env: Record<string, s
   if (ready.kind === "delay" && ready.ms >= readyTimeoutMs) {
     throw new UsageError(`--ready "${String(args.ready)}": the delay must be shorter than --ready-timeout (${formatDurationValue(readyTimeoutMs)}), or no generation is ever ready`);
   }
+  const policy = launcherPolicy(args);
+  if ((policy.steps.length > 0 || policy.keepOldMs > 0) && handoff === "none") {
+    throw new UsageError(`--canary and --keep-old steer new connections with a program on the reuseport group, and --handoff none attaches none; use --handoff auto or steer`);
+  }
+  const metricsText = single(args.metrics, "metrics");
+  let metrics: ListenAddress | undefined;
+  if (metricsText !== undefined) {
+    try {
+      metrics = parseListenAddress(metricsText);
+    } catch (error) {
+      throw new UsageError(`--metrics "${metricsText}": expected an address like 127.0.0.1:9464 or :9464`, { cause: error });
+    }
+    const clash = listen.find((a) => a.port === metrics!.port && (a.host === metrics!.host || isWildcard(a.host) || isWildcard(metrics!.host)));
+    if (clash) throw new UsageError(`--metrics ${metricsText}: the server listens on ${clash.label}; expected a port of its own, e.g. 127.0.0.1:9464`);
+  }
   return {
     command: "run",
     argv,
@@ -120,7 +125,13 @@ export function validateRun(args: Record<string, unknown>, env: Record<string, s
     pidFile: singlePath(args["pid-file"], "pid-file"),
     queueUpgrades: args.queue !== false,
     json: Boolean(args.json),
+    policy,
+    metrics,
   };
+}
+
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::";
 }
 
 /** `--name` defaults from the first listen port, so `reuse-run status` finds a lone launcher. */

@@ -35,9 +35,17 @@ export interface DurationRange {
  *   launcher bounds a hold by this value + 0.5 s: nft's element timeout, written in ms, stops at
  *   99,999,999 ms (`value too large` from nft 1.0.6 at 100,000,000), the dead-man's `sleep` takes
  *   any length, and the stop path waits 3× the value on a timer; 24 h is below all of them.
+ * - `--step` 1s–24h: a canary step shorter than a second cannot be judged (signals are sampled
+ *   every second); a day is the longest step anyone plans by hand.
+ * - `--keep-old` 0ms–596h: 0 retires the old generation at once, as without the flag; the maximum
+ *   is the timer's.
+ * - `--interval` (of `status --watch`) 100ms–1h.
  */
 export const DURATION_RANGES = {
   "--drain-timeout": { min: 0, max: 596 * HOUR },
+  "--step": { min: 1000, max: 24 * HOUR },
+  "--keep-old": { min: 0, max: 596 * HOUR },
+  "--interval": { min: 100, max: HOUR },
   "--ready-timeout": { min: 1, max: 596 * HOUR },
   "--handoff-timeout": { min: 1, max: 24 * HOUR },
 } as const satisfies Record<string, DurationRange>;

@@ -3,6 +3,7 @@
  * and `stop` run with. Types and names only; the command line is parsed and checked in `cli/`.
  */
 import type { ListenAddress } from "./listen-address.ts";
+import type { ReleasePolicy } from "./release-policy.ts";
 
 /** Names accepted by `--handoff`. */
 export const STRATEGY_NAMES = ["auto", "steer", "migrate", "tc", "nft", "iptables", "hook", "none"] as const;
@@ -46,6 +47,10 @@ export interface RunOptions extends ControlTarget {
   pidFile?: string;
   queueUpgrades: boolean;
   json: boolean;
+  /** The default release policy of `upgrade` and `systemctl reload` (`--canary`, `--step`, `--keep-old`, …). */
+  policy: ReleasePolicy;
+  /** `--metrics ADDR`: serve the Prometheus text format here. */
+  metrics?: ListenAddress;
 }
 
 /** `reuse-run upgrade`. */
@@ -54,12 +59,23 @@ export interface UpgradeOptions extends ControlTarget {
   argv?: string[];
   json: boolean;
   queue: boolean;
+  /** Flags that override the launcher's release policy for this upgrade (only those given). */
+  policy?: Partial<ReleasePolicy>;
+}
+
+/** `reuse-run promote` / `reuse-run rollback`: act on a running canary or a parked generation. */
+export interface DecideOptions extends ControlTarget {
+  command: "promote" | "rollback";
+  json: boolean;
 }
 
 /** `reuse-run status`. */
 export interface StatusOptions extends ControlTarget {
   command: "status";
   json: boolean;
+  /** `--watch`: refresh in place every `intervalMs` until interrupted. */
+  watch?: boolean;
+  intervalMs?: number;
 }
 
 /** `reuse-run stop`. */
@@ -91,5 +107,5 @@ export interface HelpOptions {
 }
 
 /** Any parsed command line. */
-export type CliOptions = RunOptions | UpgradeOptions | StatusOptions | StopOptions | SystemdUnitOptions | HelpOptions;
+export type CliOptions = RunOptions | UpgradeOptions | DecideOptions | StatusOptions | StopOptions | SystemdUnitOptions | HelpOptions;
 

@@ -7,19 +7,22 @@
  * unheard (the launcher was full of connections that had not spoken yet), never handled.
  */
 import { ReuseRunError } from "../errors/reuse-run-error.ts";
+import { checkPolicyOverride, type ReleasePolicy } from "../config/release-policy.ts";
 
 /** What a client can ask. */
 export type ControlRequest =
   | { cmd: "status" }
   | { cmd: "stop" }
-  | { cmd: "upgrade"; argv?: string[]; queue?: boolean };
+  | { cmd: "promote" }
+  | { cmd: "rollback" }
+  | { cmd: "upgrade"; argv?: string[]; queue?: boolean; policy?: Partial<ReleasePolicy> };
 
 /** A line from the launcher to the client. */
 export type ControlEvent =
   | { event: "progress"; step: string; message: string; elapsedMs: number }
   | { event: "heartbeat"; elapsedMs: number }
   | { event: "result"; ok: true; data: unknown }
-  | { event: "result"; ok: false; error: string; data?: unknown };
+  | { event: "result"; ok: false; error: string; data?: unknown; usage?: boolean };
 
 /** A line that is not a JSON value, or longer than allowed; `line` is (the start of) what came. */
 export class MalformedLineError extends ReuseRunError {
@@ -79,7 +82,7 @@ export function parseEvent(value: unknown): ControlEvent | undefined {
   }
   if (v.event === "result") {
     if (v.ok === true) return { event: "result", ok: true, data: v.data };
-    if (v.ok === false && typeof v.error === "string") return { event: "result", ok: false, error: v.error, data: v.data };
+    if (v.ok === false && typeof v.error === "string") return { event: "result", ok: false, error: v.error, data: v.data, ...(v.usage === true ? { usage: true } : {}) };
     throw new Error(`a result needs "ok": true, or "ok": false with an "error" string; got ${quote(JSON.stringify(value))}`);
   }
   if (v.event === "progress") {
@@ -94,12 +97,18 @@ export function parseEvent(value: unknown): ControlEvent | undefined {
 export function parseRequest(value: unknown): ControlRequest {
   const v = value as Record<string, unknown> | null;
   if (!v || typeof v !== "object") throw new Error("expected a JSON object");
-  if (v.cmd === "status" || v.cmd === "stop") return { cmd: v.cmd };
+  if (v.cmd === "status" || v.cmd === "stop" || v.cmd === "promote" || v.cmd === "rollback") return { cmd: v.cmd };
   if (v.cmd === "upgrade") {
     if (v.argv !== undefined && !(Array.isArray(v.argv) && v.argv.every((w) => typeof w === "string") && v.argv.length > 0)) {
       throw new Error("upgrade: argv must be a non-empty array of strings");
     }
-    return { cmd: "upgrade", argv: v.argv as string[] | undefined, queue: v.queue !== false };
+    let policy: Partial<ReleasePolicy>;
+    try {
+      policy = checkPolicyOverride(v.policy);
+    } catch (error) {
+      throw new Error(`upgrade: ${(error as Error).message}`);
+    }
+    return { cmd: "upgrade", argv: v.argv as string[] | undefined, queue: v.queue !== false, ...(v.policy !== undefined ? { policy } : {}) };
   }
-  throw new Error(`unknown command ${JSON.stringify(v.cmd)}; expected status, stop or upgrade`);
+  throw new Error(`unknown command ${JSON.stringify(v.cmd)}; expected status, stop, upgrade, promote or rollback`);
 }

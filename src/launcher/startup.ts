@@ -92,6 +92,9 @@ function takeInheritedSockets(options: RunOptions, log: (line: string) => void):
   }
   if (inherited.length === 0) return inherited;
   if (options.selfBind) throw new UsageError("--self-bind cannot be combined with socket activation: systemd passed the sockets (LISTEN_FDS)");
+  if (options.policy.steps.length > 0 || options.policy.keepOldMs > 0) {
+    throw new UsageError("--canary and --keep-old cannot be used with socket activation: every generation accepts on the one socket systemd passed, so the kernel cannot be told which generation gets a connection; drop the .socket unit (reuse-run then binds per generation)");
+  }
   const given = options.listen.map((a) => a.label).join(", ");
   options.listen = inherited.map((s) => s.address);
   const passed = options.listen.map((a) => a.label).join(", ");

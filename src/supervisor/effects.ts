@@ -8,7 +8,10 @@ import type { HandoffContext } from "../handoff/strategy.ts";
 import type { Listener } from "../net/listener.ts";
 import type { SupervisorEnv, Steering } from "./env.ts";
 import type { Generation } from "./generation.ts";
-import type { UpgradePorts } from "./pipeline.ts";
+import type { UpgradePorts } from "./upgrade-ports.ts";
+import type { ReleasePolicy } from "../config/release-policy.ts";
+import type { CanaryControl } from "./canary-control.ts";
+import { canaryEffects, type CanaryOwner } from "./canary-effects.ts";
 import type { OwnedSocket } from "./orphans.ts";
 import type { OrphanWatch } from "./orphan-watch.ts";
 
@@ -16,9 +19,10 @@ import type { OrphanWatch } from "./orphan-watch.ts";
 export type ProgressSink = (step: string, message: string) => void;
 
 /** What the effects may ask of the supervisor that owns the generations. */
-export interface UpgradeOwner {
+export interface UpgradeOwner extends CanaryOwner {
   serving(): Generation | undefined;
-  startGeneration(argv: string[], listeners: Listener[]): Generation;
+  /** `errorPattern`: the `--error-pattern` its output lines are counted against (default: the launcher's). */
+  startGeneration(argv: string[], listeners: Listener[], errorPattern?: string): Generation;
   /** Self-bind: record the sockets a ready generation bound. */
   adoptListeners(generation: Generation): void;
   /** `next` serves, `old` drains. */
@@ -50,6 +54,9 @@ export interface UpgradeEffectsSetup {
   argv: string[];
   abort: AbortSignal;
   progress: ProgressSink;
+  /** The release policy of this upgrade, and the channel of `promote`/`rollback` decisions. */
+  policy: ReleasePolicy;
+  control: CanaryControl;
 }
 
 /** The real {@link UpgradePorts} for one upgrade. */
@@ -66,8 +73,9 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
       env.resolveExecutable(argv[0]!);
       // Sticky steering: the program points at the serving socket before the new one joins.
       pointAtServing();
-      if (shared) return owner.startGeneration(argv, shared);
-      if (options.selfBind) return owner.startGeneration(argv, []);
+      const pattern = setup.policy.errorPattern;
+      if (shared) return owner.startGeneration(argv, shared, pattern);
+      if (options.selfBind) return owner.startGeneration(argv, [], pattern);
       const listeners: Listener[] = [];
       try {
         for (const address of options.listen) {
@@ -75,7 +83,7 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
           listeners.push(listener);
           setup.steering?.join(listener);
         }
-        return owner.startGeneration(argv, listeners);
+        return owner.startGeneration(argv, listeners, pattern);
       } catch (error) {
         owner.closeAll(listeners);
         throw error;
@@ -132,5 +140,6 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
     promote: (old, next) => owner.promote(old, next),
     counters: () => env.counters(),
     progress,
+    ...canaryEffects({ env, owner, steering: setup.steering, policy: setup.policy, control: setup.control, abort }),
   };
 }

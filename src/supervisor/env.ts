@@ -12,6 +12,7 @@ import type { GenerationSpec } from "./generation-process.ts";
 import type { DrainResult, SettleResult } from "./pipeline.ts";
 import type { Discovery } from "./self-bind.ts";
 import type { OrphanReport, OwnedSocket } from "./orphans.ts";
+import type { Sticky } from "../config/release-policy.ts";
 
 /** The launcher's model of each reuseport group and the steering program attached to it. */
 export interface Steering {
@@ -27,6 +28,20 @@ export interface Steering {
   pointAt(members: readonly Listener[]): void;
   /** Removes the program from each group of `members`. */
   detach(members: readonly Listener[]): void;
+  /**
+   * Splits each group's new connections: `share` basis points (0–10000) to the member of `to` for
+   * that address, the rest to the member of `from`, drawn per connection (`random`) or per client
+   * address (`client-ip`). An atomic swap of the program, as `pointAt` is.
+   */
+  weigh(from: readonly Listener[], to: readonly Listener[], share: number, sticky: Sticky): void;
+}
+
+/** What the launcher reads about a generation's processes for `status`, metrics and the canary judge. */
+export interface ProcessFigures {
+  rssBytes: number;
+  cpuSeconds: number;
+  /** Accepted TCP connections its processes hold on the listen ports. */
+  connections: number;
 }
 
 /** Queue figures of one listening socket, from the kernel. */
@@ -72,4 +87,10 @@ export interface SupervisorEnv {
   counters(): Record<string, number>;
   /** The steering model for this launcher's groups. */
   createSteering(): Steering;
+  /** Figures of each generation's live process tree (one /proc walk and one sock_diag dump for all). */
+  processFigures(generations: readonly Generation[]): Map<Generation, ProcessFigures>;
+  /** Runs a `--check` command for `generation` (bounded by `timeoutMs`); resolves undefined when it exited 0, else why not. */
+  runCheck(argv: readonly string[], generation: Generation, timeoutMs: number): Promise<string | undefined>;
+  /** Calls `fire` once after `ms`, unless the returned function is called first. */
+  after(ms: number, fire: () => void): () => void;
 }

@@ -27,6 +27,8 @@ export interface GenerationSpec {
   /** The launcher's own notify socket for its generations, if any. */
   notifySocket?: string;
   prefixOutput: boolean;
+  /** `--error-pattern`: the output is read through pipes and matching lines are counted. */
+  errorPattern?: string;
 }
 
 /**
@@ -71,7 +73,8 @@ export function generationEnv(spec: GenerationSpec, base: Record<string, string 
 /** Starts the generation in its own process group. Throws if the process cannot be spawned. */
 export function spawnGenerationProcess(spec: GenerationSpec): GenerationProcess {
   closeOnExecAbove2();
-  const output = spec.prefixOutput ? "pipe" : "inherit";
+  const readOutput = spec.prefixOutput || spec.errorPattern !== undefined;
+  const output = readOutput ? "pipe" : "inherit";
   const stdio: (number | "inherit" | "pipe" | "ignore")[] = ["ignore", output, output, ...spec.listeners.map((l) => l.fd)];
   // sh sets LISTEN_PID to its own pid and execs the server in place, so LISTEN_PID is the server's pid.
   const child = spawn("/bin/sh", ["-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', ...spec.argv], {
@@ -86,15 +89,20 @@ export function spawnGenerationProcess(spec: GenerationSpec): GenerationProcess 
   });
   const pid = child.pid;
   if (!pid) throw new ReuseRunError(`could not start ${spec.argv[0]}`, { generation: spec.number, step: "spawn" });
-  if (spec.prefixOutput) {
+  let matched = 0;
+  if (readOutput) {
     // With backpressure: a slow reader of the launcher's output slows the server, never grows the launcher.
-    const prefix = `[gen ${spec.number}] `;
-    void forwardOutput(child.stdout!, launcherOutput("stdout"), prefix);
-    void forwardOutput(child.stderr!, launcherOutput("stderr"), prefix);
+    const prefix = spec.prefixOutput ? `[gen ${spec.number}] ` : "";
+    const pattern = spec.errorPattern !== undefined ? new RegExp(spec.errorPattern) : undefined;
+    const decoder = new TextDecoder();
+    const count = pattern ? (line: Uint8Array) => { if (pattern.test(decoder.decode(line))) matched++; } : undefined;
+    void forwardOutput(child.stdout!, launcherOutput("stdout"), prefix, undefined, count);
+    void forwardOutput(child.stderr!, launcherOutput("stderr"), prefix, undefined, count);
   }
   return {
     pid,
     exited,
     signal: (signal) => signalProcessGroup(pid, signal),
+    errorLines: () => matched,
   };
 }

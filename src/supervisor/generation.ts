@@ -6,20 +6,29 @@
  *
  * ```
  * starting ──ready──▶ serving ──upgrade/stop──▶ draining
- *    │                   │
+ *    │  │                │ ▲                       ▲
+ *    │  └─ready──▶ canary ┘ │ (promoted)            │ (canary failed or rolled back;
+ *    │                │     │                       │  window over; parked rolled away)
+ *    │                └─────┼───────────────────────┤
+ *    │          serving ──keep-old──▶ parked ───────┘
+ *    │                      ▲──rollback──┘
  *    ├──rollback──▶ failed
- *    └──exit──▶ exited ◀─┘ (exit while serving: the supervisor decides whether to restart)
+ *    └──exit──▶ exited (from starting, canary, serving or parked; a serving one may be restarted)
  * ```
  */
 import type { Listener } from "../net/listener.ts";
 
 /** Where a generation is in its life. */
-export type GenerationState = "starting" | "serving" | "draining" | "exited" | "failed";
+export type GenerationState = "starting" | "canary" | "serving" | "parked" | "draining" | "exited" | "failed";
 
 /** The moves each state allows. `draining`, `failed` and `exited` are final: an exit keeps them. */
 const TRANSITIONS: Readonly<Record<GenerationState, readonly GenerationState[]>> = {
-  starting: ["serving", "failed", "exited"],
-  serving: ["draining", "exited"],
+  starting: ["serving", "canary", "failed", "exited"],
+  // A canary takes a share of new connections next to the serving generation.
+  canary: ["serving", "draining", "exited"],
+  serving: ["draining", "parked", "exited"],
+  // Parked (--keep-old): in its group with weight 0, finishing what it has; rollback makes it serve again.
+  parked: ["serving", "draining", "exited"],
   draining: [],
   failed: [],
   exited: [],
@@ -45,6 +54,8 @@ export interface GenerationProcess {
   readonly exited: Promise<ExitStatus>;
   /** Signals the whole process group (the server and anything it forked). */
   signal(signal: NodeJS.Signals): void;
+  /** Output lines that matched `--error-pattern` (absent when its output is not read). */
+  errorLines?(): number;
 }
 
 /** A generation of the supervised server. */
@@ -62,6 +73,10 @@ export class Generation {
   /** READY=1 arrived on the launcher's notify socket from one of its processes. */
   notifiedReady = false;
   exitStatus?: ExitStatus;
+  /** When it last became the serving generation (again, after a rollback to it). */
+  servingSince?: number;
+  /** Crash restarts in its line since the last upgrade (see restart.ts). */
+  restarts = 0;
   private current: GenerationState = "starting";
 
   constructor(number: number, argv: string[], listeners: Listener[], process: GenerationProcess, startedAt: number) {
@@ -73,7 +88,7 @@ export class Generation {
     // Registered before anyone else's handler: whoever reacts to the exit sees the final state.
     process.exited.then((status) => {
       this.exitStatus = status;
-      if (this.current === "starting" || this.current === "serving") this.current = "exited";
+      if (this.current !== "draining" && this.current !== "failed") this.current = "exited";
     });
   }
 
@@ -83,6 +98,11 @@ export class Generation {
 
   get state(): GenerationState {
     return this.current;
+  }
+
+  /** Output lines that matched `--error-pattern` so far. */
+  get errorLines(): number {
+    return this.process.errorLines?.() ?? 0;
   }
 
   /** True until the main process has exited. */
@@ -96,7 +116,8 @@ export class Generation {
       throw new Error(`generation ${this.number}: no transition ${this.current} → ${next}`);
     }
     this.current = next;
-    if (next === "serving") this.readyAt = now;
+    if (next === "serving" || next === "canary") this.readyAt ??= now;
+    if (next === "serving") this.servingSince = now;
   }
 
   /** Signals its process group. */

@@ -17,6 +17,8 @@ import { drainOldListeners, waitUntilGone } from "./drain.ts";
 import { settleAccepted } from "./settle.ts";
 import { removeOrphanedListeners } from "./orphans.ts";
 import { StickySteering } from "./sticky-steering.ts";
+import { describeFailure, runCommand } from "../sys/run-command.ts";
+import { processFigures as readProcessFigures } from "../net/process-figures.ts";
 
 /** The operating system, for a launcher run with `options`. */
 export function osEnv(options: RunOptions): SupervisorEnv {
@@ -52,5 +54,18 @@ export function osEnv(options: RunOptions): SupervisorEnv {
       try { return readCounters(); } catch { return {}; }
     },
     createSteering: () => new StickySteering(),
+    processFigures(generations) {
+      const trees = generations.map((g) => [...new Set([g.pid, ...processTree(g.pid)])]);
+      const figures = readProcessFigures(trees, [...new Set(options.listen.map((a) => a.port))]);
+      return new Map(generations.flatMap((g, i) => figures[i]!.processes > 0 ? [[g, figures[i]!] as const] : []));
+    },
+    async runCheck(argv, generation, timeoutMs) {
+      const result = await runCommand(argv, { timeoutMs, env: { REUSE_RUN_GENERATION: String(generation.number), REUSE_RUN_PID: String(generation.pid) } });
+      return result.code === 0 ? undefined : `${argv.join(" ")}: ${describeFailure(result)}`;
+    },
+    after(ms, fire) {
+      const timer = setTimeout(fire, ms);
+      return () => clearTimeout(timer);
+    },
   };
 }

@@ -1,6 +1,8 @@
 /**
  * `--prefix-output`: a generation's stdout and stderr reach the launcher through pipes, and every
- * line goes on to the launcher's own stdout or stderr with `[gen N] ` in front.
+ * line goes on to the launcher's own stdout or stderr with `[gen N] ` in front. With
+ * `--error-pattern` the output comes through the same pipes (with or without the prefix) so the
+ * launcher can count the lines that match, per generation.
  *
  * Backpressure, not drops. The next chunk of a generation's pipe is read only once the launcher's
  * stream has taken the previous one, so when the launcher's stdout is read slowly the pipe fills
@@ -39,7 +41,8 @@ export class LinePrefixer {
   /** False after an overlong line was passed on unfinished: its rest gets no prefix. */
   private atLineStart = true;
 
-  constructor(prefix: string, private readonly maxPending = MAX_PENDING_LINE) {
+  /** `onLine` sees every complete line (without its newline) before it is passed on: `--error-pattern` counts them. */
+  constructor(prefix: string, private readonly maxPending = MAX_PENDING_LINE, private readonly onLine?: (line: Uint8Array) => void) {
     this.prefix = new TextEncoder().encode(prefix);
   }
 
@@ -48,6 +51,7 @@ export class LinePrefixer {
     const out: Uint8Array[] = [];
     let start = 0;
     for (let newline = chunk.indexOf(NEWLINE); newline >= 0; newline = chunk.indexOf(NEWLINE, start)) {
+      this.onLine?.(concat([...this.pending, chunk.subarray(start, newline)]));
       this.take(out, chunk.subarray(start, newline + 1));
       this.atLineStart = true;
       start = newline + 1;
@@ -96,8 +100,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
  * pulled from the source only after the sink took the previous one. Resolves at the end of the
  * source (or on its error: a generation that is gone has nothing more to say).
  */
-export async function forwardOutput(source: Readable, sink: OutputSink, prefix: string, maxPending = MAX_PENDING_LINE): Promise<void> {
-  const prefixer = new LinePrefixer(prefix, maxPending);
+export async function forwardOutput(source: Readable, sink: OutputSink, prefix: string, maxPending = MAX_PENDING_LINE, onLine?: (line: Uint8Array) => void): Promise<void> {
+  const prefixer = new LinePrefixer(prefix, maxPending, onLine);
   try {
     for await (const chunk of source) {
       const out = prefixer.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk as Uint8Array);

@@ -1,79 +1,19 @@
 /**
- * The upgrade pipeline, top to bottom: spawn → ready → gate → drain → settle → retire → release.
- * Every OS effect comes in through {@link UpgradePorts}, so the order of steps and the rollback
- * rules can be tested with fakes; the supervisor supplies the real implementation.
+ * The upgrade pipeline, top to bottom: spawn → ready → canary → gate → drain → settle → retire
+ * (or park) → release. Every OS effect comes in through {@link UpgradePorts}, so the order of steps
+ * and the rollback rules can be tested with fakes; the supervisor supplies the real implementation.
  */
 import type { HandoffContext, HandoffStrategy } from "../handoff/strategy.ts";
 import { formatDuration } from "../config/duration.ts";
+import { STRAIGHT, type ReleasePolicy } from "../config/release-policy.ts";
 import { messageOf } from "../errors/reuse-run-error.ts";
 import { UpgradeFailedError, type UpgradeReport } from "./report.ts";
 import { counterDelta } from "../net/kernel-counters.ts";
+import type { DrainResult, PipelineGeneration, UpgradePorts } from "./upgrade-ports.ts";
+import { runCanary } from "./canary.ts";
+import { handBack } from "./hand-back.ts";
 
-/** A generation as the pipeline sees it. */
-export interface PipelineGeneration {
-  readonly number: number;
-  readonly pid: number;
-}
-
-/** Result of draining the old generation's listeners. */
-export interface DrainResult {
-  /** Connections queued on the old listeners when the gate closed. */
-  queuedAtGate: number;
-  /** Half-open requests on the port(s) when the gate closed. */
-  halfOpenAtGate: number;
-  /** True when both the queue and old half-open requests reached zero in time. */
-  complete: boolean;
-  /** Still queued when the drain gave up (0 when complete). */
-  queuedLeft: number;
-  halfOpenLeft: number;
-}
-
-/** Result of letting the old generation read what its accepted connections sent. */
-export interface SettleResult {
-  /** Accepted connections it waited for (unanswered, with an unread request or none received yet). */
-  settled: number;
-  /** Still waited for when the wait gave up (0 when complete). */
-  left: number;
-  complete: boolean;
-}
-
-/** The OS side of an upgrade, supplied by the supervisor (or by fakes in tests). */
-export interface UpgradePorts<G extends PipelineGeneration> {
-  now(): number;
-  /** Starts the next generation (pass mode: new SO_REUSEPORT listeners joined behind sticky steering). */
-  spawn(argv: string[] | undefined): Promise<G>;
-  /** Resolves with how readiness was decided, rejects with the reason it never came. */
-  waitReady(generation: G): Promise<string>;
-  /** True while the generation's main process runs (a zombie counts as dead). */
-  isAlive(generation: G): boolean;
-  /** The handoff context for moving traffic from `old` to `next`. */
-  context(old: G, next: G): HandoffContext;
-  /** Waits for the old listeners' accept queues (and old half-open requests) to empty. */
-  drain(context: HandoffContext, gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult>;
-  /**
-   * Waits until every connection `old` has accepted has had its waiting bytes read (kernel: its
-   * established sockets on the port, in `old`'s process tree, with an empty receive queue). A
-   * graceful stop that closes "idle" connections would otherwise close ones whose request it has
-   * not read yet.
-   */
-  settle(old: G, deadline: number): Promise<SettleResult>;
-  /** True once the upgrade was aborted (the launcher is stopping). */
-  aborted(): boolean;
-  /** Closes every fd the launcher holds for `generation`'s listeners (a leftover copy keeps a socket in the group). */
-  closeLauncherCopies(generation: G): void;
-  /** Sends the stop signal to `generation` and lets it finish in the background (SIGKILL after the drain timeout). */
-  retire(generation: G): void;
-  /** Resolves true once none of `generation`'s listeners is in its reuseport group any more. */
-  waitListenersGone(generation: G, deadline: number): Promise<boolean>;
-  /** Kills a generation that failed to take over and closes its listeners; resolves with anything worth a warning (orphaned listeners found). */
-  rollback(generation: G, reason: string): Promise<string[]>;
-  /** Marks `next` as the serving generation, `old` as draining. */
-  promote(old: G, next: G): void;
-  /** Kernel counters (TcpExt/Tcp) to report deltas of. */
-  counters(): Record<string, number>;
-  /** Progress for the person waiting on `reuse-run upgrade`. */
-  progress(step: string, message: string): void;
-}
+export type { DrainResult, PipelineGeneration, SettleResult, UpgradePorts } from "./upgrade-ports.ts";
 
 /** Runs one upgrade from `old` to a new generation. Resolves with the report, or throws {@link UpgradeFailedError}. */
 export async function runUpgrade<G extends PipelineGeneration>(
@@ -82,10 +22,12 @@ export async function runUpgrade<G extends PipelineGeneration>(
   old: G,
   argv: string[] | undefined,
   handoffTimeoutMs: number,
+  policy: ReleasePolicy = STRAIGHT,
 ): Promise<UpgradeReport> {
-  const run = new UpgradeRun(ports, strategy, old, handoffTimeoutMs);
+  const run = new UpgradeRun(ports, strategy, old, handoffTimeoutMs, policy);
   const next = await run.spawn(argv);
   await run.ready(next);
+  await run.canary(next);
   const context = await run.gate(next);
   await run.drain(next, context);
   await run.settle(next, context);
@@ -101,7 +43,7 @@ class UpgradeRun<G extends PipelineGeneration> {
   private readyAt = 0;
   private gateAt = 0;
 
-  constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number) {
+  constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number, private readonly policy: ReleasePolicy) {
     this.start = ports.now();
     this.countersBefore = ports.counters();
     this.report = { ok: false, from: old.number, to: old.number + 1, strategy: strategy.name, totalMs: 0, kernel: {}, warnings: [] };
@@ -134,7 +76,33 @@ class UpgradeRun<G extends PipelineGeneration> {
     this.ports.progress("ready", `generation ${next.number} is ready (${this.report.readyVia}) after ${formatDuration(this.report.readyMs)}`);
   }
 
-  /** 3. gate — stop new connections from reaching N. */
+  /**
+   * 3. canary — with `--canary`, N+1 takes a growing share of new connections next to N, judged at
+   * every step. A failure (or `rollback`) hands the traffic back to N and retires N+1 gracefully.
+   */
+  async canary(next: G): Promise<void> {
+    if (this.policy.steps.length === 0) return;
+    try {
+      this.ports.beginCanary(next);
+    } catch (error) {
+      return this.rollBack(next, undefined, messageOf(error), "canary", error);
+    }
+    const outcome = await runCanary(this.ports, this.policy, this.old, next);
+    this.report.canary = outcome.report;
+    if (outcome.kind === "promoted") {
+      if (outcome.warning) this.report.warnings.push(outcome.warning);
+      this.ports.progress("canary", `canary promoted: 100% of new connections to generation ${next.number}`);
+      return;
+    }
+    const [why, reason] = outcome.kind === "failed" ? [`canary failed (${outcome.verdict.signal})`, `failed ${outcome.step}: ${outcome.verdict.signal}: ${outcome.verdict.detail}`]
+      : outcome.kind === "rolled back" ? ["rollback requested", `was rolled back by reuse-run rollback during ${outcome.step}`]
+      : ["the launcher is stopping", `was stopped: the upgrade was aborted (the launcher is stopping) during ${outcome.step}`];
+    const back = await handBack(this.ports, next, this.old, this.handoffTimeoutMs, why);
+    this.report.warnings.push(...back.warnings);
+    this.fail(`generation ${next.number} ${reason}; rolled back gracefully, generation ${this.old.number} is still serving`, true, "canary");
+  }
+
+  /** 4. gate — stop new connections from reaching N. */
   async gate(next: G): Promise<HandoffContext> {
     const context = this.ports.context(this.old, next);
     try {
@@ -148,7 +116,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     return context;
   }
 
-  /** 4. drain — N accepts what is queued and what was half-open at the gate. */
+  /** 5. drain — N accepts what is queued and what was half-open at the gate. */
   async drain(next: G, context: HandoffContext): Promise<void> {
     const { report, strategy, old } = this;
     const drain: DrainResult = strategy.drains === false
@@ -173,7 +141,7 @@ class UpgradeRun<G extends PipelineGeneration> {
   }
 
   /**
-   * 5. settle — N reads what its last accepted connections sent before it hears the stop signal.
+   * 6. settle — N reads what its last accepted connections sent before it hears the stop signal.
    * Skipped where nothing gates (N keeps accepting until it closes, so there is no last one).
    */
   async settle(next: G, context: HandoffContext): Promise<void> {
@@ -187,9 +155,19 @@ class UpgradeRun<G extends PipelineGeneration> {
     this.ports.progress("settle", `generation ${this.old.number} settled ${settle.settled} connection(s) in ${formatDuration(this.report.settleMs)}`);
   }
 
-  /** 6. retire — the launcher's own copies go first, or N would stay in the group after it closes. */
+  /**
+   * 7. retire — the launcher's own copies go first, or N would stay in the group after it closes.
+   * With `--keep-old`, N is parked instead: it stays in the group with weight 0 for the window.
+   */
   async retire(next: G): Promise<void> {
     const retireAt = this.ports.now();
+    if (this.policy.keepOldMs > 0) {
+      this.ports.park(this.old, next, this.policy.keepOldMs);
+      this.report.parkedUntil = new Date(retireAt + this.policy.keepOldMs).toISOString();
+      this.ports.progress("park", `generation ${this.old.number} parked for ${formatDuration(this.policy.keepOldMs)}: no new connections, it finishes what it has; reuse-run rollback points traffic back at it`);
+      this.report.retireMs = 0;
+      return;
+    }
     this.ports.closeLauncherCopies(this.old);
     this.ports.promote(this.old, next);
     this.ports.retire(this.old);
@@ -198,22 +176,23 @@ class UpgradeRun<G extends PipelineGeneration> {
     this.report.retireMs = this.ports.now() - retireAt;
   }
 
-  /** 7. release — traffic flows to N+1 only. */
+  /** 8. release — traffic flows to N+1 only. */
   async release(next: G, context: HandoffContext): Promise<UpgradeReport> {
     const { report } = this;
+    // The program first: a parked N is still in the group, and held SYNs must not find it.
+    context.steering?.pointAt("new");
     try {
       await this.strategy.release(context);
     } catch (error) {
       report.warnings.push(`release: ${messageOf(error)}`);
     }
-    context.steering?.pointAt("new");
     const releasedAt = this.ports.now();
     report.holdMs = releasedAt - this.gateAt;
     report.handoffMs = releasedAt - this.readyAt;
     report.totalMs = releasedAt - this.start;
     report.kernel = counterDelta(this.countersBefore, this.ports.counters());
     report.ok = true;
-    this.ports.progress("release", `generation ${next.number} serves alone; generation ${this.old.number} is finishing in-flight requests`);
+    this.ports.progress("release", this.policy.keepOldMs > 0 ? `generation ${next.number} takes every new connection; generation ${this.old.number} is parked` : `generation ${next.number} serves alone; generation ${this.old.number} is finishing in-flight requests`);
     return report;
   }
 
@@ -244,7 +223,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     return this.fail(`${subject}${reason}; rolled back, generation ${this.old.number} is still serving`, true, step, cause);
   }
 
-  private fail(error: string, rolledBack: boolean, step: string, cause?: unknown): never {
+  fail(error: string, rolledBack: boolean, step: string, cause?: unknown): never {
     this.report.error = error;
     this.report.rolledBack = rolledBack;
     this.report.totalMs = this.ports.now() - this.start;

@@ -103,6 +103,7 @@ export class CrashRestarts {
     const reuse = !owner.options.selfBind && dead.listeners.every((l) => l.fd >= 0);
     const listeners = owner.options.selfBind ? [] : reuse ? dead.listeners : owner.options.listen.map((a) => owner.env.openListener(a, owner.options.backlog));
     const generation = owner.startGeneration(dead.argv, listeners);
+    generation.restarts = dead.restarts + 1;
     owner.setServing(generation);
     owner.log(`generation ${generation.number} started (pid ${generation.pid}) to replace generation ${dead.number} on the same sockets`);
     try {

@@ -5,6 +5,7 @@
  */
 import type { Notifier } from "../systemd/notify.ts";
 import type { UpgradeReport } from "./report.ts";
+import type { CanaryStatus } from "./status.ts";
 
 /** How often more time is asked for, and how much each time. */
 const EXTEND_EVERY_MS = 5_000;
@@ -32,6 +33,12 @@ export class ServiceStatus {
   upgrading(from: number, to: number): void {
     this.notifier?.reloading();
     this.notifier?.status(`upgrading generation ${from} → ${to}`);
+  }
+
+  /** `STATUS=` at each canary step (a reload that lasts minutes says where it is). */
+  canary(state: CanaryStatus): void {
+    const left = state.paused ? "paused, waiting for promote or rollback" : `${Math.round((state.stepLeftMs ?? 0) / 1000)} s left in the step`;
+    this.notifier?.status(`canary gen ${state.from} → ${state.to}: step ${state.step}/${state.steps}, ${state.weight}% of new connections to gen ${state.to}, ${left}`);
   }
 
   ready(): void {

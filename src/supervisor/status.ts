@@ -23,6 +23,59 @@ export interface GenerationStatus {
   readyVia?: string;
   command: string;
   listeners: ListenerStatus[];
+  /** Percent of new connections the kernel gives it now (0–100, two decimals); absent without steering. */
+  weight?: number;
+  /** Resident size of its process tree, bytes (absent when /proc could not be read). */
+  rssBytes?: number;
+  /** CPU time (user + system) of its live process tree, seconds. */
+  cpuSeconds?: number;
+  /** Accepted TCP connections its processes hold on the listen ports. */
+  connections?: number;
+  /** Connections waiting in its listeners' accept queues, summed. */
+  queued?: number;
+  /** Crash restarts in its line since the last upgrade (a restart starts a new generation). */
+  restarts: number;
+  /** Output lines that matched `--error-pattern` (0 without one). */
+  errorLines: number;
+  /** Parked (`--keep-old`): when it retires, and the time left. */
+  parkedUntil?: string;
+  parkedLeftMs?: number;
+}
+
+/** A canary in progress. */
+export interface CanaryStatus {
+  from: number;
+  to: number;
+  /** Step index, 1-based, and how many there are. */
+  step: number;
+  steps: number;
+  /** Percent of new connections for generation `to`. */
+  weight: number;
+  sticky: string;
+  /** Waiting for `reuse-run promote` or `rollback`. */
+  paused: boolean;
+  /** Until the step's end (absent while paused). */
+  stepLeftMs?: number;
+  /** The last judgement of generation `to`, one line per signal. */
+  signals: string[];
+}
+
+/** Counters and duration histograms since the launcher started (for `--metrics`). */
+export interface UpgradeStatsSnapshot {
+  /** Upgrades by result: ok, failed (rolled back before serving), rolled_back (canary or parked rollback). */
+  results: Record<string, number>;
+  /** Cumulative histogram of upgrade durations: bucket upper bounds in seconds, counts, sum, count. */
+  upgradeSeconds: HistogramSnapshot;
+  /** Per step name (ready, gate, drain, settle, retire, canary step). */
+  stepSeconds: Record<string, HistogramSnapshot>;
+}
+
+/** A Prometheus-style cumulative histogram. */
+export interface HistogramSnapshot {
+  buckets: number[];
+  counts: number[];
+  sum: number;
+  count: number;
 }
 
 /** Everything the launcher reports about itself. */
@@ -42,6 +95,8 @@ export interface StatusSnapshot {
   generations: GenerationStatus[];
   lastUpgrade?: UpgradeReport;
   warnings: string[];
+  canary?: CanaryStatus;
+  stats?: UpgradeStatsSnapshot;
 }
 
 /** Everything {@link buildStatus} reads; the supervisor passes its own state. */
@@ -57,6 +112,12 @@ export interface StatusSources {
   generations: readonly {
     number: number; pid: number; state: string; startedAt: number; readyVia?: string; argv: readonly string[];
     listeners: readonly { address: { label: string }; inode: number; backlog: number }[];
+    restarts: number; errorLines: number;
+    /** Percent of new connections; absent without steering. */
+    weight?: number;
+    figures?: { rssBytes: number; cpuSeconds: number; connections: number };
+    /** Parked: when its window ends (ms since the epoch). */
+    parkedUntil?: number;
   }[];
   serving?: { number: number; state: string };
   upgrading: boolean;
@@ -66,6 +127,8 @@ export interface StatusSources {
   warnings: string[];
   /** Kernel queue figures per listening inode; a listener missing here is closed. */
   figures: Map<number, { queued: number; backlog: number }>;
+  canary?: CanaryStatus;
+  stats?: UpgradeStatsSnapshot;
 }
 
 /** The snapshot `status` returns, from the supervisor's state and the kernel's figures. */
@@ -94,8 +157,16 @@ export function buildStatus(s: StatusSources): StatusSnapshot {
         const figures = s.figures.get(l.inode);
         return { address: l.address.label, inode: l.inode, listening: figures !== undefined, queue: figures?.queued, backlog: figures?.backlog ?? l.backlog };
       }),
+      ...(g.weight !== undefined ? { weight: g.weight } : {}),
+      ...(g.figures ? { rssBytes: g.figures.rssBytes, cpuSeconds: g.figures.cpuSeconds, connections: g.figures.connections } : {}),
+      queued: g.listeners.reduce((sum, l) => sum + (s.figures.get(l.inode)?.queued ?? 0), 0),
+      restarts: g.restarts,
+      errorLines: g.errorLines,
+      ...(g.parkedUntil !== undefined ? { parkedUntil: new Date(g.parkedUntil).toISOString(), parkedLeftMs: Math.max(0, g.parkedUntil - s.now) } : {}),
     })),
     lastUpgrade: s.lastUpgrade,
     warnings: s.warnings,
+    ...(s.canary ? { canary: s.canary } : {}),
+    ...(s.stats ? { stats: s.stats } : {}),
   };
 }

@@ -3,7 +3,8 @@
  * points at the serving generation's socket, so a new generation's socket receives nothing from the
  * moment it joins until the gate. A generation that fails to start then has nothing queued.
  */
-import { ReuseportGroup, attachSteering, detachSteering } from "../net/reuseport-steering.ts";
+import { ReuseportGroup, attachSteering, attachWeightedSteering, detachSteering } from "../net/reuseport-steering.ts";
+import type { Sticky } from "../config/release-policy.ts";
 import { withDuplicate } from "../net/duplicate.ts";
 import type { GroupMember } from "../handoff/strategy.ts";
 import type { Listener } from "../net/listener.ts";
@@ -54,6 +55,21 @@ export class StickySteering implements Steering {
       const index = this.group(member.address.label).indexOf(member.inode);
       if (index < 0) continue;
       this.withHandle(member, (fd) => attachSteering(fd, index));
+    }
+  }
+
+  /**
+   * Splits each group's new connections between `from`'s and `to`'s member for that address
+   * (a canary): `share` basis points to `to`. A group where either has no member is left alone.
+   */
+  weigh(from: readonly Listener[], to: readonly Listener[], share: number, sticky: Sticky): void {
+    for (const target of to) {
+      const group = this.group(target.address.label);
+      const source = from.find((l) => l.address.label === target.address.label);
+      const toIndex = group.indexOf(target.inode);
+      const fromIndex = source ? group.indexOf(source.inode) : -1;
+      if (toIndex < 0 || fromIndex < 0) continue;
+      this.withHandle(target, (fd) => attachWeightedSteering(fd, { toIndex, fromIndex, share, sticky }));
     }
   }
 

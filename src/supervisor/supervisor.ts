@@ -23,7 +23,10 @@ import type { Predecessor } from "./adopt.ts";
 import { ServiceStatus } from "./service-status.ts";
 import { OrphanWatch } from "./orphan-watch.ts";
 import type { OwnedSocket } from "./orphans.ts";
-import { buildStatus, type StatusSnapshot } from "./status.ts";
+import type { CanaryStatus, StatusSnapshot } from "./status.ts";
+import { supervisorStatus } from "./status-sources.ts";
+import type { ReleasePolicy } from "../config/release-policy.ts";
+import { Parking } from "./parking.ts";
 
 export type { ProgressSink } from "./effects.ts";
 export type { SupervisorSetup } from "./setup.ts";
@@ -33,7 +36,11 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
   readonly options: RunOptions;
   readonly env: SupervisorEnv;
   readonly registry = new GenerationRegistry();
-  private readonly upgrades: Upgrades;
+  readonly upgrades: Upgrades;
+  /** The generation parked by `--keep-old`, if any. */
+  readonly parking: Parking;
+  /** The running canary's state, for `status`. */
+  canaryState?: CanaryStatus;
   private readonly restarts: CrashRestarts;
   private readonly readyNotifications: ReadyNotifications;
   /** Orphaned listeners found so far (see orphan-watch.ts). */
@@ -41,7 +48,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
   readonly service: ServiceStatus;
   readonly steering?: Steering;
   readonly sharedListeners?: Listener[];
-  private readonly startedAt: number;
+  readonly startedAt: number;
   private stopping = false;
 
   constructor(private readonly setup: SupervisorSetup) {
@@ -54,6 +61,8 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     for (const listener of setup.listeners) this.steering?.join(listener);
     this.sharedListeners = setup.shared ? setup.listeners : undefined;
     this.upgrades = new Upgrades(this, new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined));
+    this.parking = new Parking((ms, fire) => this.env.after(ms, fire), () => this.env.now(), () =>
+      void this.upgrades.queue.enqueue(() => this.upgrades.retireParked("its --keep-old window is over", (_, line) => this.log(line))));
     this.orphans = new OrphanWatch((line) => this.log(line), this.steering);
     this.readyNotifications = new ReadyNotifications(setup.notifyReceiver, this.env, () => this.registry.all());
     this.restarts = new CrashRestarts({
@@ -104,10 +113,14 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     return true;
   }
 
-  /** Runs an upgrade (queued unless `queue` is false); rejects with {@link UpgradeFailedError} (old generation still serving) or a {@link ReuseRunError}. */
-  upgrade(argv: string[] | undefined, queue: boolean, progress: ProgressSink): Promise<UpgradeReport> {
-    return this.upgrades.request(argv, queue, progress);
+  /**
+   * Runs an upgrade (queued unless `queue` is false) with the launcher's release policy and
+   * `override`; rejects with {@link UpgradeFailedError} (old generation still serving) or a {@link ReuseRunError}.
+   */
+  upgrade(argv: string[] | undefined, queue: boolean, progress: ProgressSink, override?: Partial<ReleasePolicy>): Promise<UpgradeReport> {
+    return this.upgrades.request(argv, queue, progress, override);
   }
+
 
   /** Stops every generation gracefully (stop signal, SIGKILL after the drain timeout), aborting an upgrade first; `immediate` kills at once. */
   async stop(reason: string, immediate = false): Promise<void> {
@@ -141,26 +154,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
 
   /** Everything `reuse-run status` shows. */
   status(): StatusSnapshot {
-    const foreign = this.foreignWarning();
-    const figures = this.env.listenerFigures();
-    return buildStatus({
-      name: this.options.name,
-      pid: process.pid,
-      control: this.setup.controlPath,
-      mode: this.setup.shared ? "shared" : this.options.selfBind ? "self-bind" : "pass",
-      listen: this.options.listen.map((a) => a.label),
-      handoff: { strategy: this.upgrades.handoff.strategy.name, reason: this.upgrades.handoff.reason, stickySteering: this.upgrades.handoff.sticky },
-      startedAt: this.startedAt,
-      now: this.env.now(),
-      generations: this.registry.all(),
-      serving: this.registry.serving,
-      upgrading: this.upgrades.queue.current !== undefined,
-      upgradesWaiting: this.upgrades.queue.waiting,
-      restarts: this.restarts.count,
-      lastUpgrade: this.upgrades.last,
-      warnings: [...(foreign ? [foreign] : []), ...this.orphans.warnings((inode) => figures.has(inode))],
-      figures,
-    });
+    return supervisorStatus(this, { control: this.setup.controlPath, shared: this.setup.shared === true, restarts: this.restarts.count });
   }
 
   // ---- UpgradeOwner: the only ways the pipeline's effects change what the supervisor owns ----
@@ -169,11 +163,11 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     return this.registry.serving;
   }
 
-  startGeneration(argv: string[], listeners: Listener[]): Generation {
+  startGeneration(argv: string[], listeners: Listener[], errorPattern = this.options.policy.errorPattern): Generation {
     const number = this.registry.claimNumber();
     const process = this.env.spawn({
       number, argv, listeners, addresses: this.options.listen, name: this.options.name, selfBind: this.options.selfBind,
-      notifySocket: this.setup.notifyReceiver?.path, prefixOutput: this.options.prefixOutput,
+      notifySocket: this.setup.notifyReceiver?.path, prefixOutput: this.options.prefixOutput, errorPattern,
     });
     const generation = new Generation(number, argv, listeners, process, this.env.now());
     this.registry.add(generation);
@@ -213,6 +207,29 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     next.transition("serving", this.env.now());
     if (old.state === "serving") old.transition("draining", this.env.now());
     this.registry.setServing(next);
+  }
+
+  beginCanary(next: Generation): void {
+    next.transition("canary", this.env.now());
+  }
+
+  demote(from: Generation, to: Generation): void {
+    if (to.state === "parked") to.transition("serving", this.env.now());
+    if (from.state === "serving" || from.state === "canary") from.transition("draining", this.env.now());
+    this.registry.setServing(to);
+    this.reportServing();
+  }
+
+  park(old: Generation, next: Generation, ms: number): void {
+    next.transition("serving", this.env.now());
+    old.transition("parked", this.env.now());
+    this.registry.setServing(next);
+    this.parking.park(old, ms);
+  }
+
+  showCanary(state: CanaryStatus | undefined): void {
+    this.canaryState = state;
+    if (state) this.service.canary(state);
   }
 
   discard(generation: Generation): void {

@@ -3,7 +3,7 @@
  * readiness the test resolves, sockets that are numbers. Everything it is asked is recorded, so a
  * test can assert what the supervisor did, not what the fake would do on its own.
  */
-import type { SupervisorEnv, Steering, ListenerFigures } from "../../src/supervisor/env.ts";
+import type { SupervisorEnv, Steering, ListenerFigures, ProcessFigures } from "../../src/supervisor/env.ts";
 import type { ExitStatus, Generation, GenerationProcess } from "../../src/supervisor/generation.ts";
 import type { GenerationSpec } from "../../src/supervisor/generation-process.ts";
 import type { Listener } from "../../src/net/listener.ts";
@@ -12,6 +12,7 @@ import type { Discovery } from "../../src/supervisor/self-bind.ts";
 import type { OrphanReport, OwnedSocket } from "../../src/supervisor/orphans.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 import type { RunOptions } from "../../src/config/options.ts";
+import { STRAIGHT } from "../../src/config/release-policy.ts";
 import { UsageError } from "../../src/errors/reuse-run-error.ts";
 import type { HandoffContext, HandoffStrategy } from "../../src/handoff/strategy.ts";
 
@@ -72,6 +73,9 @@ export class FakeSteering implements Steering {
   has(member: { inode: number }) { return this.members.has(member.inode); }
   pointAt(members: readonly Listener[]) { this.calls.push(`point ${members.map((m) => m.inode).join(",")}`); }
   detach(members: readonly Listener[]) { this.calls.push(`detach ${members.map((m) => m.inode).join(",")}`); }
+  weigh(from: readonly Listener[], to: readonly Listener[], share: number, sticky: string) {
+    this.calls.push(`weigh ${from.map((m) => m.inode).join(",")}→${to.map((m) => m.inode).join(",")} ${share} ${sticky}`);
+  }
 }
 
 /** The fake OS. Fields are public so a test can script and inspect it. */
@@ -172,6 +176,22 @@ export class FakeEnv implements SupervisorEnv {
   createSteering(): Steering {
     return this.steering;
   }
+  /** Figures per generation number that processFigures() reports; default: none known. */
+  readonly figures = new Map<number, ProcessFigures>();
+  processFigures(generations: readonly Generation[]): Map<Generation, ProcessFigures> {
+    return new Map(generations.flatMap((g) => { const f = this.figures.get(g.number); return f ? [[g, f] as const] : []; }));
+  }
+  /** What runCheck() answers per generation number (undefined: passed), and what it was asked. */
+  readonly checkResults = new Map<number, string>();
+  readonly checks: string[] = [];
+  async runCheck(argv: readonly string[], generation: Generation): Promise<string | undefined> {
+    this.checks.push(`${argv.join(" ")} @${generation.number}`);
+    return this.checkResults.get(generation.number);
+  }
+  after(ms: number, fire: () => void): () => void {
+    const timer = setTimeout(fire, ms);
+    return () => clearTimeout(timer);
+  }
 
   /** The process of generation `number` (1-based, in spawn order). */
   process(number: number): FakeProcess {
@@ -200,6 +220,6 @@ export function runOptions(overrides: Partial<RunOptions> = {}): RunOptions {
     command: "run", argv: ["server"], listen: [parseListenAddress("127.0.0.1:8080")], name: "test", backlog: 128,
     stopSignal: "SIGTERM", drainTimeoutMs: 1000, readyTimeoutMs: 1000, handoffTimeoutMs: 200, restart: "on-failure",
     handoff: "steer", ready: { kind: "auto" }, selfBind: false, enableMigrate: false, prefixOutput: false,
-    queueUpgrades: true, json: false, ...overrides,
+    queueUpgrades: true, json: false, policy: { ...STRAIGHT }, ...overrides,
   };
 }

@@ -56,6 +56,17 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
     promote: (o, n) => calls.push(`promote:${o.number}->${n.number}`),
     counters: () => ({ ...kernel }),
     progress: (step) => progress.push(step),
+    // A straight upgrade never calls these (canary.test.ts drives them).
+    beginCanary: (g) => calls.push(`canary:${g.number}`),
+    weigh: (o, n, share) => calls.push(`weigh:${o.number}->${n.number}:${share}`),
+    sample: () => ({ at: clock, old: { errorLines: 0 }, next: { errorLines: 0 } }),
+    check: async () => undefined,
+    wait: async (ms) => { advance(ms); return "elapsed"; },
+    showCanary: () => {},
+    pointAt: (g) => calls.push(`point:${g.number}`),
+    drainListeners: async (g) => { calls.push(`drain:${g.number}`); return drained; },
+    demote: (f, t) => calls.push(`demote:${f.number}->${t.number}`),
+    park: (o, n, ms) => calls.push(`park:${o.number}->${n.number}:${ms}`),
     ...overrides,
   };
   const strategy: HandoffStrategy = {
@@ -70,7 +81,7 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
 }
 
 /** The step order of an upgrade that completes, for a strategy that drains. */
-const FULL = ["spawn", "ready", "context", "gate", "drain", "settle:1", "close-copies:1", "promote:1->2", "retire:1", "gone:1", "release", "steer:new"];
+const FULL = ["spawn", "ready", "context", "gate", "drain", "settle:1", "close-copies:1", "promote:1->2", "retire:1", "gone:1", "steer:new", "release"];
 
 async function failure(promise: Promise<unknown>): Promise<UpgradeFailedError> {
   try {
@@ -272,6 +283,6 @@ test("pipeline: an abort once the old generation has its stop signal finishes th
   });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
   assert.equal(report.ok, true, "the new generation serves; the stop then stops it gracefully");
-  assert.deepEqual(calls.slice(-4), ["retire:1", "gone:1", "release", "steer:new"]);
+  assert.deepEqual(calls.slice(-4), ["retire:1", "gone:1", "steer:new", "release"]);
   assert.deepEqual(report.warnings, [], "an aborted wait is not a listener left open");
 });
