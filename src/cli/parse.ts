@@ -46,6 +46,8 @@ const RUN_FLAGS = {
   "pid-file": { type: "string", requiresArg: true, describe: "write the launcher's pid here (atomically)" },
   queue: { type: "boolean", describe: "queue concurrent upgrade requests (--no-queue refuses them)" },
   ...POLICY_FLAGS,
+  // Only `upgrade` pauses; declared here (hidden) so the launcher refuses it with the reason.
+  pause: { type: "boolean", hidden: true },
   metrics: { type: "string", requiresArg: true, describe: "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464" },
 } as const;
 
