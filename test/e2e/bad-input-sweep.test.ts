@@ -121,6 +121,15 @@ const ROWS: Row[] = [
   { what: "--ready delay without a unit", args: ["--ready", "delay:5"], expect: /^--ready delay "5": expected a duration/ },
   { what: "--ready delay longer than the ready timeout", args: ["--ready", "delay:2m"], expect: /^--ready "delay:2m": the delay must be shorter than --ready-timeout \(1m\)/ },
   { what: "--ready delay as long as the ready timeout", args: ["--ready", "delay:1s", "--ready-timeout", "1s"], expect: /the delay must be shorter than --ready-timeout/ },
+  // release policy (gray release)
+  { what: "a canary share below 0.1%", args: ["--canary", "0.05%"], expect: /^--canary "0\.05%": 0\.05% is out of range; expected each share from 0\.1% to 100%$/ },
+  { what: "a canary share above 100%", args: ["--canary", "10%,101%"], expect: /101% is out of range/ },
+  { what: "canary shares that do not increase", args: ["--canary", "10%,5%"], expect: /the shares must increase step by step \(10% then 5%\)/ },
+  { what: "--step without --canary", args: ["--step", "5s"], expect: /^--step needs --canary in the same command/ },
+  { what: "--pause on the launcher", args: ["--canary", "5%", "--pause"], expect: /^--pause belongs to reuse-run upgrade/ },
+  { what: "an error pattern that does not compile", args: ["--error-pattern", "(oops"], expect: /^--error-pattern "\(oops": not a regular expression/ },
+  { what: "--canary with --handoff none", args: ["--canary", "10%", "--handoff", "none"], expect: /--handoff none attaches none; use --handoff auto or steer$/ },
+  { what: "--metrics on the server's own port", args: ["--metrics", "127.0.0.1:{port}"], expect: /^--metrics 127\.0\.0\.1:\d+: the server listens on 127\.0\.0\.1:\d+/ },
   // other values
   { what: "an unknown signal", args: ["--stop-signal", "FOO"], expect: /^--stop-signal "FOO": expected a signal name like SIGTERM/ },
   { what: "a signal number", args: ["--stop-signal", "15"], expect: /^--stop-signal "15": expected a signal name/ },

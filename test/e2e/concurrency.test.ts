@@ -45,7 +45,7 @@ test("two concurrent upgrades both succeed, in order; --no-queue is refused whil
     await launcher.waitFor(/generation 2 started/);
     const second = launcher.cli(["upgrade", "--json"]);
     const refused = await launcher.cli(["upgrade", "--no-queue"]);
-    assert.equal(refused.code, 1, refused.stderr);
+    assert.equal(refused.code, 2, "a refusal is bad input: nothing was changed");
     assert.match(refused.stderr, /already running \(--no-queue\)/);
     const [a, b] = await Promise.all([first, second]);
     assert.equal(a.code, 0, a.stderr);
