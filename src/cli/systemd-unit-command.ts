@@ -40,6 +40,9 @@ export async function systemdUnitOptions(args: Record<string, unknown>, parseRun
   const run = await parseRun(rest.length ? [...words, "--", ...rest] : words);
   if (run.command !== "run") throw new UsageError(`systemd-unit takes the flags of run (reuse-run --cmd … --listen …), not the ${run.command} command`);
   if (run.listen.length === 0) throw new UsageError("missing --listen; expected e.g. --listen :8080 (repeatable)");
+  if (args.socket === true && (run.policy.steps.length > 0 || run.policy.keepOldMs > 0)) {
+    throw new UsageError("--socket cannot be combined with --canary or --keep-old: every generation would accept on systemd's one socket, so the kernel cannot be told which generation gets a connection; drop --socket");
+  }
   const type = (one(args.type, "type") ?? "notify") as ServiceType;
   if (!TYPES.includes(type)) throw new UsageError(`--type "${type}": expected notify or notify-reload`);
   const binary = one(args.binary, "binary");

@@ -10,6 +10,7 @@
 import type { RunOptions, SystemdUnitOptions } from "../config/options.ts";
 import type { ListenAddress } from "../config/listen-address.ts";
 import { formatCommand } from "../config/command-words.ts";
+import { formatShare } from "../config/release-policy.ts";
 import { formatDurationValue } from "../config/duration.ts";
 import { UsageError } from "../errors/reuse-run-error.ts";
 
@@ -221,6 +222,22 @@ export function runFlags(run: RunOptions): string[] {
   if (run.pidFile !== undefined) words.push("--pid-file", run.pidFile);
   if (!run.queueUpgrades) words.push("--no-queue");
   if (run.json) words.push("--json");
+  words.push(...policyFlags(run.policy));
+  if (run.metrics) words.push("--metrics", run.metrics.input.trim());
+  return words;
+}
+
+/** The default release policy as flags: what `systemctl reload` runs. */
+function policyFlags(policy: RunOptions["policy"]): string[] {
+  const words: string[] = [];
+  if (policy.steps.length) {
+    words.push("--canary", policy.steps.map(formatShare).join(","), "--step", formatDurationValue(policy.stepMs));
+    if (policy.sticky !== "random") words.push("--sticky", policy.sticky);
+    if (policy.check) words.push("--check", `exec:${formatCommand(policy.check)}`);
+  }
+  if (policy.errorPattern !== undefined) words.push("--error-pattern", policy.errorPattern);
+  if (policy.maxErrors !== 0) words.push("--max-errors", String(policy.maxErrors));
+  if (policy.keepOldMs !== 0) words.push("--keep-old", formatDurationValue(policy.keepOldMs));
   return words;
 }
 

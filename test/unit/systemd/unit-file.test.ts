@@ -124,6 +124,10 @@ describe("run flags in ExecStart=", () => {
       "--no-queue", "--json", "--control", "/run/api/ctl.sock", "--", "sh", "-c", "exec server \"$@\"", "--", "it's", ""],
     ["--listen", ":80", "--self-bind", "--enable-migrate", "--ready", "delay:250ms", "--handoff", "migrate", "--cmd", "bun server.ts"],
     ["--listen", ":80", "--ready", "notify", "--drain-timeout", "1h", "--", "/srv/app/server", ...TRICKY],
+    // The default release policy: what `systemctl reload` runs.
+    ["--listen", ":80", "--canary", "0.5%,10%,50.25%", "--step", "90s", "--sticky", "client-ip", "--check", "exec:curl -sf 'http://localhost/health?a=1&b=%20'",
+      "--error-pattern", "ERROR|panic: .*", "--max-errors", "4", "--keep-old", "10m", "--metrics", "127.0.0.1:9464", "--cmd", "/srv/app/server"],
+    ["--listen", ":80", "--error-pattern", "^FATAL", "--keep-old", "1h", "--cmd", "/srv/app/server"],
   ];
 
   for (const argv of combos) {
