@@ -90,7 +90,7 @@ async function deploy(c: Container, version: string, broken = false): Promise<vo
 
 /** Writes /etc/systemd/system/NAME and reloads systemd's configuration. */
 async function install(c: Container, units: Record<string, string>): Promise<void> {
-  for (const [name, text] of Object.entries(units)) await c.ok(`cat > /etc/systemd/system/${name}`, { input: text });
+  for (const [name, text] of Object.entries(units)) await c.ok(`mkdir -p "$(dirname /etc/systemd/system/${name})" && cat > /etc/systemd/system/${name}`, { input: text });
   await c.ok("systemctl daemon-reload");
 }
 
@@ -176,6 +176,39 @@ describe("real systemd 252 (Debian bookworm in systemd-nspawn)", () => {
     await deploy(c, "v6");
   });
 
+  test("a canary policy on the launcher: `systemctl reload` walks its steps for longer than TimeoutStartSec (EXTEND_TIMEOUT_USEC), StatusText names the step, exit 0 at 100%", { skip }, async () => {
+    await install(c, {
+      "canary.service": service("canary", 8082, "--ready-timeout", "2s", "--handoff-timeout", "1s", "--canary", "10%,50%", "--step", "6s"),
+      // Shorter than the two 6 s steps: only EXTEND_TIMEOUT_USEC from the launcher keeps the reload alive.
+      "canary.service.d/short-timeout.conf": "[Service]\nTimeoutStartSec=8s\n",
+    });
+    await c.ok("systemctl start canary");
+    assert.equal((await get(c, 8082)).gen, 1);
+    const started = Date.now();
+    const reload = c.exec("systemctl reload canary");
+    const texts = new Set<string>();
+    try {
+      await waitUntil("StatusText at canary step 2", async () => {
+        texts.add((await c.show("canary", ["StatusText"])).StatusText ?? "");
+        return [...texts].some((t) => /^canary gen 1 → 2: step 2\/2, 50% of new connections to gen 2/.test(t));
+      }, 20_000);
+    } catch (error) {
+      await c.exec("systemctl stop canary");
+      throw new Error(`${(error as Error).message}; StatusText seen:\n${[...texts].join("\n")}\n${await c.journal("canary")}`);
+    }
+    const done = await reload;
+    const tookMs = Date.now() - started;
+    assert.equal(done.code, 0, `${done.stderr}\n${await c.journal("canary")}`);
+    assert.ok(tookMs > 10_000, `the reload took ${tookMs} ms: it cannot have walked two 6 s steps`);
+    assert.ok([...texts].some((t) => /^canary gen 1 → 2: step 1\/2, 10% of new connections to gen 2, \d+ s left in the step$/.test(t)), [...texts].join("\n"));
+    const after = await c.show("canary", ["ActiveState", "StatusText"]);
+    assert.equal(after.ActiveState, "active");
+    assert.match(after.StatusText!, /^gen 2 serving since .*; last upgrade 1→2 ok/);
+    assert.equal((await get(c, 8082)).gen, 2);
+    assert.match(await c.journal("canary"), /canary promoted: 100% of new connections to generation 2/);
+    await c.ok("systemctl stop canary");
+  });
+
   test("`systemctl stop` with a request in flight: the request completes, Result=success", { skip }, async () => {
     const serving = await get(c, 8080);
     const slow = c.exec("curl -sS --max-time 20 -w ' status=%{http_code}' 'http://127.0.0.1:8080/slow?ms=3000'");
@@ -205,8 +238,10 @@ describe("real systemd 252 (Debian bookworm in systemd-nspawn)", () => {
 
     const first = await get(c, 8080);
     assert.equal(first.gen, 1, "the first connection is answered by generation 1 of the activated service");
+    // Generation 1 accepts on systemd's socket from its first instant; READY=1 follows once the
+    // launcher has seen it accept (the next readiness poll), so "active" may come a moment later.
+    await waitUntil("web-sock.service to be active", async () => (await c.show("web-sock.service", ["ActiveState"])).ActiveState === "active", 5000);
     const active = await c.show("web-sock.service", ["ActiveState", "MainPID"]);
-    assert.equal(active.ActiveState, "active");
     const s = await status(c, "web-sock");
     assert.equal(s.mode, "shared");
     assert.equal(s.generations[0].listeners[0].inode, socket.inode, "generation 1 accepts on systemd's socket");
