@@ -149,3 +149,13 @@ test("streamSink: a full stream's write resolves only after 'drain', one 'drain'
   }, { what: "both writes to be taken after the drain" });
   assert.deepEqual(chunks.join(""), "0123456789abc");
 });
+
+test("output: every complete line reaches onLine once, without its newline, whatever the chunking (--error-pattern counts them)", () => {
+  const lines: string[] = [];
+  const decoder = new TextDecoder();
+  const prefixer = new LinePrefixer("", 64 * 1024, (line) => lines.push(decoder.decode(line)));
+  const encoder = new TextEncoder();
+  for (const chunk of ["ERROR a\nok", " b\nERR", "OR c\n", "tail without newline"]) prefixer.push(encoder.encode(chunk));
+  prefixer.end();
+  assert.deepEqual(lines, ["ERROR a", "ok b", "ERROR c"]);
+});
