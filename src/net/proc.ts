@@ -14,16 +14,24 @@ interface StatFields {
   ppid: number;
 }
 
-/** Parses /proc/<pid>/stat; the command name may contain spaces and parentheses, so split after the last ")". */
-function readStat(pid: number): StatFields | undefined {
+/**
+ * The fields of /proc/<pid>/stat after the command name — the state (field 3 of proc(5)) first —
+ * or undefined when there is no such process. The name may contain spaces and parentheses, so the
+ * split is after the last ")".
+ */
+export function readStatFields(pid: number): string[] | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return undefined;
   }
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0]!, ppid: Number(fields[1]) };
+  return text.slice(text.lastIndexOf(")") + 2).split(" ");
+}
+
+function readStat(pid: number): StatFields | undefined {
+  const fields = readStatFields(pid);
+  return fields && { state: fields[0]!, ppid: Number(fields[1]) };
 }
 
 /** The state letter of `pid`, or undefined when there is no such process. */

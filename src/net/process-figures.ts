@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dumpTcp, TcpState } from "./sock-diag.ts";
-import { socketInodesOf } from "./proc.ts";
+import { readStatFields, socketInodesOf } from "./proc.ts";
 
 /** What {@link processFigures} reports for one set of pids. */
 export interface ProcessFigures {
@@ -33,16 +33,9 @@ interface Times {
 
 /** CPU ticks from /proc/<pid>/stat, or undefined when the process is gone or a zombie (it holds nothing). */
 function readTimes(pid: number): Times | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // The command name may hold spaces and parentheses: fields start after the last ")", with the
-  // state (field 3) first; utime, stime, cutime, cstime are fields 14–17 (proc(5)).
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
+  // Counted from the state (field 3): utime, stime, cutime, cstime are fields 14–17 (proc(5)).
+  const fields = readStatFields(pid);
+  if (!fields || fields[0] === "Z" || fields[0] === "X") return undefined;
   const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + (Number(fields[i]) || 0), 0);
   return { ticks };
 }
