@@ -23,8 +23,14 @@ export const POLICY_FLAGS = {
 /** Where the flags were given: the launcher sets the default policy, `upgrade` overrides it. */
 export type PolicyScope = "launcher" | "upgrade";
 
-/** Flags that only mean something for a canary. */
-const CANARY_ONLY = ["step", "sticky", "check", "max-errors", "pause"] as const;
+/**
+ * Flags that only mean something with `--canary` in the same command. `--sticky`, `--check` and
+ * `--max-errors` may stand alone: on the launcher they are the defaults of a canary that
+ * `upgrade --canary` asks for; on `upgrade` the launcher refuses them when no canary applies.
+ */
+const CANARY_ONLY = ["step", "pause"] as const;
+/** Flags that contradict `--no-canary`. */
+const NOT_WITH_NO_CANARY = ["step", "pause", "sticky", "check", "max-errors"] as const;
 
 /**
  * The policy flags of one command line: for the launcher, the whole default policy; for
@@ -36,7 +42,7 @@ export function validatePolicy(args: Record<string, unknown>, scope: PolicyScope
   if (canaryText === false) {
     if (scope === "launcher") throw new UsageError(`--no-canary belongs to reuse-run upgrade (a straight upgrade is the launcher's default)`);
     policy.steps = [];
-    for (const flag of CANARY_ONLY) if (given(args, flag)) throw new UsageError(`--${flag} contradicts --no-canary; drop one of them`);
+    for (const flag of NOT_WITH_NO_CANARY) if (given(args, flag)) throw new UsageError(`--${flag} contradicts --no-canary; drop one of them`);
   } else if (canaryText !== undefined) {
     policy.steps = parseCanarySteps(single(canaryText, "canary")!, "--canary");
   } else {

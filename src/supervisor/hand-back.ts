@@ -19,7 +19,7 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
   const movedMs = performance.now() - swapBegan;
   const movedAt = ports.now();
   const report: RollbackReport = { ok: true, from: from.number, to: to.number, movedMs, drainMs: 0, settled: 0, retireMs: 0, totalMs: 0, warnings: [] };
-  ports.progress("rollback", `${why}: every new connection goes to generation ${to.number} again`);
+  ports.progress("rollback", `rollback: ${why}: every new connection goes to generation ${to.number} again`);
   if (!ports.isAlive(from)) {
     // Nothing to drain or finish: what is left of it (a forked child, a socket) is cleaned up.
     report.warnings.push(...await ports.rollback(from, `${why}; it had exited`));
@@ -42,6 +42,6 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
   report.retireMs = ports.now() - retireAt;
   report.totalMs = ports.now() - start;
   ports.pointAt(to); // membership changed: indexes moved (the last member takes the leaver's slot)
-  ports.progress("rollback", `generation ${from.number} drained ${drain.queuedAtGate} queued connection(s), settled ${settle.settled}, and got the stop signal; generation ${to.number} serves alone`);
+  ports.progress("rollback", `rollback: generation ${from.number} drained ${drain.queuedAtGate} queued connection(s), settled ${settle.settled}, and got the stop signal; generation ${to.number} serves alone`);
   return report;
 }

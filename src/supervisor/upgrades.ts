@@ -68,7 +68,13 @@ export class Upgrades {
     const { host } = this;
     const policy: ReleasePolicy = { ...host.options.policy, ...override };
     if ((policy.steps.length > 0 || policy.keepOldMs > 0) && !host.steering) {
-      return Promise.reject(new UsageError(`${policy.steps.length ? "--canary" : "--keep-old"} needs the steering program on the reuseport group, and this launcher has none (${host.sharedListeners ? "socket-activated: one shared socket" : "--handoff none"}); nothing was changed`, { step: "upgrade" }));
+      return Promise.reject(new UsageError(`${policy.steps.length ? "--canary" : "--keep-old"} needs the steering program on the reuseport group, and this launcher has none (${host.sharedListeners ? "socket-activated: one shared socket" : "--handoff none"}); nothing was changed`, { step: "upgrade", prefix: false }));
+    }
+    // Canary-only overrides with no canary to apply them to would be silently ignored: refuse them.
+    const idle = (["sticky", "check", "maxErrors"] as const).filter((key) => override[key] !== undefined);
+    if (policy.steps.length === 0 && idle.length > 0) {
+      const flags = idle.map((key) => ({ sticky: "--sticky", check: "--check", maxErrors: "--max-errors" })[key]).join(", ");
+      return Promise.reject(new UsageError(`${flags}: this upgrade has no canary (give --canary, or start the launcher with one); nothing was changed`, { step: "upgrade", prefix: false }));
     }
     const serving = host.registry.serving?.number;
     if (host.isStopping()) return Promise.reject(new ReuseRunError("the launcher is stopping; no upgrade", { step: "upgrade" }));
@@ -105,7 +111,7 @@ export class Upgrades {
       host.adoptListeners(old);
       const steer = await this.handoff.forUpgrade(old, host.registry.all());
       if ((policy.steps.length || policy.keepOldMs) && !steer) {
-        throw new UsageError(`${policy.steps.length ? "--canary" : "--keep-old"} cannot be used now: ${this.handoff.reason}; the kernel can only be told which generation gets a connection with one socket per address (one worker binding, or pass mode); generation ${old.number} is untouched`, { step: "upgrade" });
+        throw new UsageError(`${policy.steps.length ? "--canary" : "--keep-old"} cannot be used now: ${this.handoff.reason}; the kernel can only be told which generation gets a connection with one socket per address (one worker binding, or pass mode); generation ${old.number} is untouched`, { step: "upgrade", prefix: false });
       }
       const effects = upgradeEffects({
         options: host.options, env: host.env, owner: host, steering: host.steering, steer,

@@ -65,7 +65,8 @@ test("policy: flags that only a canary uses need --canary in the same command", 
   await refused([...RUN, "--step", "5s"], /--step needs --canary in the same command/);
   await refused(["upgrade", "--step", "5s"], /--step needs --canary/);
   await refused(["upgrade", "--pause"], /--pause needs --canary/);
-  await refused(["upgrade", "--sticky", "client-ip"], /--sticky needs --canary/);
+  assert.deepEqual((await parseCommandLine([...RUN, "--sticky", "client-ip", "--check", "exec:true"]) as RunOptions).policy.sticky, "client-ip", "the launcher's defaults for a canary that upgrade asks for");
+  assert.deepEqual((await parseCommandLine(["upgrade", "--sticky", "client-ip"]) as UpgradeOptions).policy, { sticky: "client-ip" }, "checked by the launcher against its own policy");
   await refused(["upgrade", "--no-canary", "--step", "5s"], /--step contradicts --no-canary/);
   await refused([...RUN, "--canary", "5%", "--pause"], /--pause belongs to reuse-run upgrade/);
   await refused([...RUN, "--no-canary"], /--no-canary belongs to reuse-run upgrade/);

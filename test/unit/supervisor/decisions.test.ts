@@ -118,3 +118,17 @@ test("canary: refused before anything starts without a steering program", async 
   assert.equal(env.processes.length, 1);
   await sup.stop("test");
 });
+
+test("canary: --sticky, --check or --max-errors on an upgrade without a canary are refused, not ignored", async () => {
+  const { sup, env } = await started();
+  await usage(sup.upgrade(undefined, true, () => {}, { check: ["true"], sticky: "client-ip" }), /^--sticky, --check: this upgrade has no canary \(give --canary, or start the launcher with one\); nothing was changed$/);
+  assert.equal(env.processes.length, 1);
+  const withDefault = await started({ steps: [1000], stepMs: 1000 });
+  const upgrade = withDefault.sup.upgrade(undefined, true, () => {}, { check: ["true"] });
+  await waitFor(() => withDefault.sup.status().canary !== undefined, { what: "the launcher's canary, with the upgrade's check" });
+  await withDefault.decide("promote");
+  assert.equal((await upgrade).ok, true);
+  assert.deepEqual(withDefault.env.checks, [], "promoted before the step's end: no check ran");
+  await sup.stop("test");
+  await withDefault.sup.stop("test");
+});
