@@ -1,5 +1,5 @@
 /**
- * Weighted steering programs for a reuseport group (docs/architecture.md#steering-program): classic
+ * Weighted steering programs for a reuseport group (docs/architecture.md#weighted-steering): classic
  * BPF that sends a share of new connections to one socket of the group (the new generation) and the
  * rest to another (the old one). A pure assembler: nothing here touches the kernel.
  *
