@@ -85,7 +85,7 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const perUpgrade = (cpuMs(launcher.pid!) - before) / upgrades;
     // Floors: a program that only waits, one that only prints a line, and one that waits with
     // what the launcher cannot do without — a unix control socket listening and libc loaded by FFI.
-    const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), socketFfi = join(dir, "socket-ffi.ts");
+    const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), socketFfi = join(dir, "socket-ffi.ts"), minimal = join(dir, "minimal.ts");
     writeFileSync(wait, "setInterval(() => {}, 1 << 30);\n");
     writeFileSync(print, "console.log('one line');\n");
     writeFileSync(socketFfi, [
@@ -94,6 +94,24 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
       `const g = globalThis as any;`,
       `if (g.Bun) { const ffi = "bun:" + "ffi"; const { dlopen } = await import(ffi); dlopen("libc.so.6", { getpid: { args: [], returns: "i32" } }); }`,
       `else g.Deno.dlopen("libc.so.6", { getpid: { parameters: [], result: "i32" } });`,
+      "setInterval(() => {}, 1 << 30);",
+    ].join("\n") + "\n");
+    // The least any launcher does: the above, plus a TCP listener, one child started (the runtime's
+    // cheapest way), one look at the child's fds in /proc, one line on stderr.
+    writeFileSync(minimal, [
+      `import net from "node:net";`,
+      `import { readdirSync, readlinkSync } from "node:fs";`,
+      `import { spawn } from "node:child_process";`,
+      `net.createServer(() => {}).listen(${JSON.stringify(join(dir, "minimal.sock"))});`,
+      `const g = globalThis as any;`,
+      `if (g.Bun) { const ffi = "bun:" + "ffi"; const { dlopen } = await import(ffi); dlopen("libc.so.6", { getpid: { args: [], returns: "i32" } }); }`,
+      `else g.Deno.dlopen("libc.so.6", { getpid: { parameters: [], result: "i32" } });`,
+      `const server = net.createServer(() => {}).listen(0, "127.0.0.1");`,
+      `await new Promise((resolve) => server.once("listening", resolve));`,
+      `const argv = ["/bin/sh", "-c", "exec sleep 20"];`,
+      `const pid = g.Bun ? g.Bun.spawn(argv, { stdio: ["ignore", "inherit", "inherit"] }).pid : spawn(argv[0], argv.slice(1), { stdio: ["ignore", "inherit", "inherit"], detached: true }).pid;`,
+      `for (const fd of readdirSync(\`/proc/\${pid}/fd\`)) { try { readlinkSync(\`/proc/\${pid}/fd/\${fd}\`); } catch { /* gone */ } }`,
+      `process.stderr.write(\`generation 1 started (pid \${pid})\\n\`);`,
       "setInterval(() => {}, 1 << 30);",
     ].join("\n") + "\n");
     const floor = async (file: string) => {
@@ -105,13 +123,21 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     };
     const waiting = await floor(wait);
     const withSocket = await floor(socketFfi);
+    const least = await floor(minimal);
     const printCpu = commandCpu(flavour.script(print), process.env);
-    return { idle, rss, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorClient: printCpu };
+    return { idle, rss, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu };
   } finally {
     spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", "cost"], { env, stdio: "ignore" });
     await new Promise((resolve) => { if (launcher.exitCode !== null) resolve(null); else launcher.once("exit", resolve); });
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The flags of `npm run build` (package.json): the floors are compiled exactly as the launcher is. */
+function buildFlags(root: string): string[] {
+  const build = String(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.build);
+  const words = build.split(/\s+/);
+  return words.filter((word, i) => word.startsWith("--") && word !== "--outfile" && words[i - 1] !== "--outfile");
 }
 
 /** The section; `root` is the repository, `bun`/`deno` the runtimes from node_modules. */
@@ -121,10 +147,10 @@ export function costSection(options: { root: string; bun: string; deno: string }
   flavours.push({
     name: "compiled (dist/reuse-run)",
     launcher: [join(options.root, "dist", "reuse-run")],
-    // The floors compiled the same way as the launcher (bun build --compile --bytecode).
+    // The floors compiled the same way as the launcher (package.json's build flags).
     script: (file) => {
       const out = join(compiledFloors, file.split("/").pop()!.replace(/\.ts$/, ""));
-      spawnSync(options.bun, ["build", "--compile", "--bytecode", "--format=esm", file, "--outfile", out], { stdio: "ignore" });
+      spawnSync(options.bun, ["build", ...buildFlags(options.root), file, "--outfile", out], { stdio: "ignore" });
       return [out];
     },
   });
@@ -144,14 +170,14 @@ export function costSection(options: { root: string; bun: string; deno: string }
         ctx.log(`cost: ${flavour.name}`);
         const m = await measure(flavour, ctx, options.root);
         data[flavour.name] = m;
-        rows.push([flavour.name, `${num(m.idle, 2)} % (floor ${num(m.floorIdle, 2)} %)`, `${num(m.rss, 1)} MB (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB)`,
+        rows.push([flavour.name, `${num(m.idle, 2)} % (floor ${num(m.floorIdle, 2)} %)`, `${num(m.rss, 1)} MB (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB)`,
           `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`]);
       }
       rmSync(compiledFloors, { recursive: true, force: true });
       const markdown = [
         "#### Cost of the launcher",
         "",
-        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s. RSS: VmRSS. Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI (what the launcher cannot do without), and that prints one line (client). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
+        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s. RSS: VmRSS. Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line (client). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
         "",
         table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade"], rows),
       ].join("\n");
