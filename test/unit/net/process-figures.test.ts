@@ -52,8 +52,11 @@ describe("processFigures (real /proc)", () => {
     const rss = process.memoryUsage().rss;
     assert.ok(Math.abs(self!.rssBytes - rss) < Math.max(rss * 0.25, 32 << 20), `VmRSS ${self!.rssBytes} vs rss ${rss}`);
     const low = (before.user + before.system) / 1e6, high = (after.user + after.system) / 1e6;
-    // Ticks round down to 10 ms per field; reaped children's time (getconf above) adds a little.
-    assert.ok(self!.cpuSeconds >= low - 0.05 && self!.cpuSeconds <= high + 0.5, `${self!.cpuSeconds} s vs cpuUsage ${low}–${high} s`);
+    // Ticks round down to 10 ms per field. The figure also holds the time of every child this
+    // process has reaped (a test runner that ran the end-to-end files first has reaped minutes of
+    // it), which cpuUsage() leaves out: only the lower bound is known here; the next test checks
+    // the children's part exactly.
+    assert.ok(self!.cpuSeconds >= low - 0.05, `${self!.cpuSeconds} s vs cpuUsage ${low}–${high} s`);
     assert.equal(self!.connections, 0);
   });
 
