@@ -3,31 +3,38 @@
  * Entry point: parse the command line, run the command, turn errors into one clear line.
  *
  * Each command's code is imported only when that command runs: a client (`status`, `upgrade`,
- * `promote`, `rollback`, `stop`) never evaluates yargs, the supervisor, the handoff strategies or the FFI bindings.
+ * `promote`, `rollback`, `stop`) never evaluates yargs, the launcher's option checks, the
+ * supervisor, the handoff strategies or the FFI bindings — and under Deno it never touches
+ * `process` or a `node:` module either (sys/runtime-host.ts says why).
  */
 import { parseClientArgs } from "./cli/client-args.ts";
-import { parseRunArgs } from "./cli/run-args.ts";
 import { describeChain, exitCodeOf, messageOf } from "./errors/reuse-run-error.ts";
+import { loadRuntimeHost } from "./sys/load-runtime-host.ts";
+import type { RuntimeHost } from "./sys/runtime-host.ts";
 
-async function main(argv: string[]): Promise<number> {
+async function main(host: RuntimeHost): Promise<number> {
+  const argv = [...host.args];
   // Plain forms skip yargs: it costs a client more CPU than all the rest, and the launcher 16 MB.
-  const options = parseClientArgs(argv) ?? parseRunArgs(argv) ?? await (await import("./cli/parse.ts")).parseCommandLine(argv);
+  const options = parseClientArgs(argv)
+    ?? (await import("./cli/run-args.ts")).parseRunArgs(argv)
+    ?? await (await import("./cli/parse.ts")).parseCommandLine(argv);
   switch (options.command) {
     case "help": return 0;
     case "run": return (await import("./launcher/run.ts")).runLauncher(options);
-    case "status": return (await import("./cli/client-commands.ts")).statusCommand(options);
-    case "stop": return (await import("./cli/client-commands.ts")).stopCommand(options);
-    case "upgrade": return (await import("./cli/client-commands.ts")).upgradeCommand(options);
+    case "status": return (await import("./cli/client-commands.ts")).statusCommand(options, host);
+    case "stop": return (await import("./cli/client-commands.ts")).stopCommand(options, host);
+    case "upgrade": return (await import("./cli/client-commands.ts")).upgradeCommand(options, host);
     case "promote":
-    case "rollback": return (await import("./cli/client-commands.ts")).decideCommand(options);
+    case "rollback": return (await import("./cli/client-commands.ts")).decideCommand(options, host);
     case "systemd-unit": return (await import("./cli/systemd-unit-command.ts")).systemdUnitCommand(options);
   }
 }
 
+const host = await loadRuntimeHost();
 try {
-  process.exit(await main(process.argv.slice(2)));
+  host.exit(await main(host));
 } catch (error) {
-  process.stderr.write(`reuse-run: ${messageOf(error)}\n`);
-  if (process.env.REUSE_RUN_DEBUG) process.stderr.write(`${describeChain(error)}\n`);
-  process.exit(exitCodeOf(error));
+  host.err(`reuse-run: ${messageOf(error)}\n`);
+  if (host.env.REUSE_RUN_DEBUG) host.err(`${describeChain(error)}\n`);
+  host.exit(exitCodeOf(error));
 }

@@ -14,6 +14,11 @@ import { num, table } from "./markdown.ts";
 
 const TICK_MS = 10;
 const IDLE_MS = 10_000;
+/**
+ * When the second idle window starts, after ready: past Bun's GC pacer, which collects every
+ * second until the heap has not changed for 30 collections, then every 30 s.
+ */
+const STEADY_AFTER_MS = 40_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -26,7 +31,19 @@ function cpuMs(pid: number): number {
 
 /** VmRSS of `pid`, in MB. */
 function rssMb(pid: number): number {
-  const kb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+  return statusMb(pid, "VmRSS");
+}
+
+/**
+ * RssAnon of `pid`, in MB: the private part of the resident size. The rest is mostly pages of the
+ * executable itself, shared with every process running the same file and reclaimable.
+ */
+function privateMb(pid: number): number {
+  return statusMb(pid, "RssAnon");
+}
+
+function statusMb(pid: number, field: string): number {
+  const kb = Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
   return kb / 1024;
 }
 
@@ -75,9 +92,13 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
   const launcher = spawn(flavour.launcher[0]!, [...flavour.launcher.slice(1), "--cmd", `${ctx.node} ${fixture}`, "--listen", `127.0.0.1:${port}`, "--name", "cost"], { env, stdio: ["ignore", "ignore", "pipe"] });
   try {
     await waitForLine(launcher, /is serving on/, 30_000);
+    const ready = Date.now();
     await sleep(1000);
     const rss = rssMb(launcher.pid!);
+    const rssPrivate = privateMb(launcher.pid!);
     const idle = await idleCpu(launcher.pid!);
+    await sleep(Math.max(0, ready + STEADY_AFTER_MS - Date.now()));
+    const idleSteady = await idleCpu(launcher.pid!);
     const client = commandCpu([...flavour.launcher, "status", "--name", "cost"], env);
     const before = cpuMs(launcher.pid!);
     const upgrades = 10;
@@ -85,9 +106,11 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const perUpgrade = (cpuMs(launcher.pid!) - before) / upgrades;
     // Floors: a program that only waits, one that only prints a line, and one that waits with
     // what the launcher cannot do without — a unix control socket listening and libc loaded by FFI.
-    const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), socketFfi = join(dir, "socket-ffi.ts"), minimal = join(dir, "minimal.ts");
+    const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), printTimer = join(dir, "print-timer.ts"), socketFfi = join(dir, "socket-ffi.ts"), minimal = join(dir, "minimal.ts");
     writeFileSync(wait, "setInterval(() => {}, 1 << 30);\n");
     writeFileSync(print, "console.log('one line');\n");
+    // The least a client with a timeout does (a client that can wait forever is a defect).
+    writeFileSync(printTimer, "const timer = setTimeout(() => {}, 10_000);\nclearTimeout(timer);\nconsole.log('one line');\n");
     writeFileSync(socketFfi, [
       `import net from "node:net";`,
       `net.createServer(() => {}).listen(${JSON.stringify(join(dir, "floor.sock"))});`,
@@ -117,7 +140,7 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const floor = async (file: string) => {
       const child = spawn(flavour.script(file)[0]!, flavour.script(file).slice(1), { stdio: "ignore" });
       await sleep(2000);
-      const figures = { rss: rssMb(child.pid!), idle: await idleCpu(child.pid!) };
+      const figures = { rss: rssMb(child.pid!), rssPrivate: privateMb(child.pid!), idle: await idleCpu(child.pid!) };
       child.kill("SIGKILL");
       return figures;
     };
@@ -125,7 +148,8 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const withSocket = await floor(socketFfi);
     const least = await floor(minimal);
     const printCpu = commandCpu(flavour.script(print), process.env);
-    return { idle, rss, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu };
+    const printTimerCpu = commandCpu(flavour.script(printTimer), process.env);
+    return { idle, idleSteady, rss, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientTimer: printTimerCpu };
   } finally {
     spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", "cost"], { env, stdio: "ignore" });
     await new Promise((resolve) => { if (launcher.exitCode !== null) resolve(null); else launcher.once("exit", resolve); });
@@ -170,14 +194,14 @@ export function costSection(options: { root: string; bun: string; deno: string }
         ctx.log(`cost: ${flavour.name}`);
         const m = await measure(flavour, ctx, options.root);
         data[flavour.name] = m;
-        rows.push([flavour.name, `${num(m.idle, 2)} % (floor ${num(m.floorIdle, 2)} %)`, `${num(m.rss, 1)} MB (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB)`,
-          `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`]);
+        rows.push([flavour.name, `${num(m.idle, 2)} % in the first 10 s; ${num(m.idleSteady, 2)} % from 40 s (floor ${num(m.floorIdle, 2)} %)`, `${num(m.rss, 1)} MB, ${num(m.rssPrivate, 1)} MB private (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB, ${num(m.floorRssMinimalPrivate, 1)} MB private)`,
+          `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms; with one timer ${num(m.floorClientTimer, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`]);
       }
       rmSync(compiledFloors, { recursive: true, force: true });
       const markdown = [
         "#### Cost of the launcher",
         "",
-        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s. RSS: VmRSS. Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line (client). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
+        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s). RSS: VmRSS, 1 s after ready; private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line, with and without arming and clearing one timer first (client: under Deno 2.9 the first timer loads part of the Node compatibility layer, and a client without a timeout could hang forever). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
         "",
         table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade"], rows),
       ].join("\n");

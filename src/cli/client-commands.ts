@@ -1,11 +1,13 @@
 /**
  * `reuse-run status | stop | upgrade`: talk to a running launcher over its control socket.
  * Exit status 2 when there is no launcher this user may talk to at the path (nothing was sent);
- * 1 when the request was sent but failed, or no usable answer came in time.
+ * 1 when the request was sent but failed, or no usable answer came in time. Everything goes through
+ * the {@link RuntimeHost}, which keeps a Deno client clear of the Node compatibility layer.
  */
-import { existsSync, lstatSync } from "node:fs";
 import { controlDirectories, knownLaunchers } from "../control/paths.ts";
-import { join } from "node:path";
+import { join } from "../sys/posix-path.ts";
+import { loadRuntimeHost } from "../sys/load-runtime-host.ts";
+import type { RuntimeHost } from "../sys/runtime-host.ts";
 import { request, ControlReplyError } from "../control/client.ts";
 import type { ControlTarget, DecideOptions, StatusOptions, StopOptions, UpgradeOptions } from "../config/options.ts";
 import type { ControlEvent } from "../control/protocol.ts";
@@ -18,25 +20,24 @@ import { formatStatus } from "./format-status.ts";
  * The control socket a client command talks to: `--control`, else `--name`, else the only
  * launcher in the control directory (several → the user must pick one with --name).
  */
-export function resolveControlPath(target: ControlTarget): string {
+export function resolveControlPath(target: ControlTarget, host: Pick<RuntimeHost, "env" | "fs">): string {
   if (target.control) return target.control;
-  const dirs = controlDirectories();
+  const dirs = controlDirectories(host.env);
   if (target.name) {
     const candidates = dirs.map((dir) => join(dir, `${target.name}.sock`));
-    return candidates.find(present) ?? candidates[0]!;
+    return candidates.find((path) => present(host, path)) ?? candidates[0]!;
   }
-  const launchers = knownLaunchers();
+  const launchers = knownLaunchers(host.env, host.fs);
   if (launchers.length === 1) return launchers[0]!.path;
   if (launchers.length > 1) throw new UsageError(`several launchers are running (${launchers.map((l) => l.name).join(", ")}); pick one with --name`);
-  const where = dirs.map((dir) => `${dir}${existsSync(dir) ? "" : " (directory does not exist)"}`).join(", ");
+  const where = dirs.map((dir) => `${dir}${present(host, dir) ? "" : " (directory does not exist)"}`).join(", ");
   throw new UsageError(`no reuse-run launcher found: no control socket in ${where}; pass --name or --control`);
 }
 
 /** True when something (anything, even a dangling link) is at `path`: the client then says what it is. */
-function present(path: string): boolean {
+function present(host: Pick<RuntimeHost, "fs">, path: string): boolean {
   try {
-    lstatSync(path);
-    return true;
+    return host.fs.lstat(path) !== undefined;
   } catch {
     return false;
   }
@@ -62,31 +63,33 @@ function render<T, R = string>(path: string, what: string, data: T | undefined, 
 }
 
 /** Prints the status (with `--watch`, again every interval until interrupted); exit code 0. */
-export async function statusCommand(options: StatusOptions): Promise<number> {
-  const path = resolveControlPath(options);
+export async function statusCommand(options: StatusOptions, host?: RuntimeHost): Promise<number> {
+  host ??= await loadRuntimeHost();
+  const path = resolveControlPath(options, host);
   const fetch = async () => {
-    const result = await request(path, { cmd: "status" });
+    const result = await request(path, { cmd: "status" }, undefined, { host });
     if (!result.ok) throw new Error(result.error);
     return result.data as StatusSnapshot;
   };
   if (options.watch) {
     const { watchStatus } = await import("./status-watch.ts");
     return watchStatus(async () => render(path, "a status", await fetch(), STATUS_SHAPE, (s: StatusSnapshot) => s), {
-      json: options.json, intervalMs: options.intervalMs ?? 1000, out: process.stdout, isTTY: process.stdout.isTTY === true,
+      json: options.json, intervalMs: options.intervalMs ?? 1000, out: { write: host.out }, err: { write: host.err }, isTTY: host.stdoutIsTerminal(),
     });
   }
   const status = await fetch();
-  console.log(options.json ? JSON.stringify(status, null, 2) : render(path, "a status", status, STATUS_SHAPE, formatStatus));
+  host.out((options.json ? JSON.stringify(status, null, 2) : render(path, "a status", status, STATUS_SHAPE, formatStatus)) + "\n");
   return 0;
 }
 
 /** Asks the launcher to stop gracefully; returns once it has acknowledged. */
-export async function stopCommand(options: StopOptions): Promise<number> {
-  const path = resolveControlPath(options);
-  const result = await request(path, { cmd: "stop" });
+export async function stopCommand(options: StopOptions, host?: RuntimeHost): Promise<number> {
+  host ??= await loadRuntimeHost();
+  const path = resolveControlPath(options, host);
+  const result = await request(path, { cmd: "stop" }, undefined, { host });
   if (!result.ok) throw new Error(result.error);
-  if (options.json) console.log(JSON.stringify(result.data));
-  else console.error(`reuse-run: stopping the launcher at ${path}`);
+  if (options.json) host.out(JSON.stringify(result.data) + "\n");
+  else host.err(`reuse-run: stopping the launcher at ${path}\n`);
   return 0;
 }
 
@@ -94,13 +97,14 @@ export async function stopCommand(options: StopOptions): Promise<number> {
  * Runs an upgrade synchronously: progress on stderr, the report at the end; exit 0 only if the
  * new generation serves and the old one retired, 1 otherwise (the old one is still serving).
  */
-export async function upgradeCommand(options: UpgradeOptions): Promise<number> {
-  const path = resolveControlPath(options);
-  const result = await request(path, { cmd: "upgrade", argv: options.argv, queue: options.queue, ...(options.policy ? { policy: options.policy } : {}) }, progressPrinter(options.json));
+export async function upgradeCommand(options: UpgradeOptions, host?: RuntimeHost): Promise<number> {
+  host ??= await loadRuntimeHost();
+  const path = resolveControlPath(options, host);
+  const result = await request(path, { cmd: "upgrade", argv: options.argv, queue: options.queue, ...(options.policy ? { policy: options.policy } : {}) }, progressPrinter(options.json, host), { host });
   const report = result.data as UpgradeReport | undefined;
-  if (options.json) console.log(JSON.stringify(result.ok ? report : { ok: false, error: result.error, ...(report ?? {}) }, null, 2));
-  else if (result.ok) console.log(render(path, "an upgrade report", report, REPORT_SHAPE, summarizeReport));
-  else console.error(`reuse-run: upgrade ${result.usage ? "refused" : "failed"}: ${result.error}`);
+  if (options.json) host.out(JSON.stringify(result.ok ? report : { ok: false, error: result.error, ...(report ?? {}) }, null, 2) + "\n");
+  else if (result.ok) host.out(render(path, "an upgrade report", report, REPORT_SHAPE, summarizeReport) + "\n");
+  else host.err(`reuse-run: upgrade ${result.usage ? "refused" : "failed"}: ${result.error}\n`);
   return result.ok ? 0 : result.usage ? 2 : 1;
 }
 
@@ -108,12 +112,13 @@ export async function upgradeCommand(options: UpgradeOptions): Promise<number> {
  * `promote` / `rollback`: acts on the running canary or the parked generation and waits for the
  * outcome (progress on stderr); exit 0 when it happened, 2 when there was nothing to act on, 1 otherwise.
  */
-export async function decideCommand(options: DecideOptions): Promise<number> {
-  const path = resolveControlPath(options);
-  const result = await request(path, { cmd: options.command }, progressPrinter(options.json));
-  if (options.json) console.log(JSON.stringify(result.ok ? result.data : { ok: false, error: result.error }, null, 2));
-  else if (!result.ok) console.error(`reuse-run: ${options.command} ${result.usage ? "refused" : "failed"}: ${result.error}`);
-  else console.log(describeDecision(result.data as Record<string, unknown>));
+export async function decideCommand(options: DecideOptions, host?: RuntimeHost): Promise<number> {
+  host ??= await loadRuntimeHost();
+  const path = resolveControlPath(options, host);
+  const result = await request(path, { cmd: options.command }, progressPrinter(options.json, host), { host });
+  if (options.json) host.out(JSON.stringify(result.ok ? result.data : { ok: false, error: result.error }, null, 2) + "\n");
+  else if (!result.ok) host.err(`reuse-run: ${options.command} ${result.usage ? "refused" : "failed"}: ${result.error}\n`);
+  else host.out(describeDecision(result.data as Record<string, unknown>) + "\n");
   return result.ok ? 0 : result.usage ? 2 : 1;
 }
 
@@ -128,9 +133,9 @@ function describeDecision(data: Record<string, unknown>): string {
 }
 
 /** Prints progress events on stderr with the time since the command began. */
-function progressPrinter(json: boolean): (event: ControlEvent) => void {
+function progressPrinter(json: boolean, host: RuntimeHost): (event: ControlEvent) => void {
   const started = Date.now();
   return (event) => {
-    if (event.event === "progress" && !json) console.error(`[${((Date.now() - started) / 1000).toFixed(3)}s] ${event.message}`);
+    if (event.event === "progress" && !json) host.err(`[${((Date.now() - started) / 1000).toFixed(3)}s] ${event.message}\n`);
   };
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CliOptions, SystemdUnitOptions } from "../config/options.ts";
-import { resolveExecutable } from "../config/command-words.ts";
+import { resolveExecutable } from "../config/executable.ts";
 import { UsageError } from "../errors/reuse-run-error.ts";
 import { joinUnitFiles, renderUnits, type ServiceType } from "../systemd/unit-file.ts";
 

@@ -10,7 +10,8 @@ import { createConnection } from "node:net";
 import { unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isControlDirectory } from "./paths.ts";
-import { claimVerdict, realFs, walkTrustedDirectory, UntrustedPathError, type FsView } from "./path-trust.ts";
+import { claimVerdict, inspecting, walkTrustedDirectory, UntrustedPathError, type FsView } from "./path-trust.ts";
+import { nodeFs } from "../sys/runtime-host-node.ts";
 
 /** Thrown when another launcher is alive on the same control socket. */
 export class ControlSocketBusyError extends UsageError {
@@ -57,14 +58,14 @@ export interface ClaimOptions {
  */
 export async function claimControlPath(path: string, options: ClaimOptions = {}): Promise<boolean> {
   const uid = options.uid ?? process.geteuid?.() ?? 0;
-  const fs = options.fs ?? realFs;
+  const fs = inspecting(options.fs ?? nodeFs);
   if (path === "") throw new UntrustedPathError("the control socket path is empty; expected a file name such as /run/reuse-run/web.sock");
   const bytes = new TextEncoder().encode(path).length;
   if (bytes > MAX_SOCKET_PATH) {
     throw new UntrustedPathError(`the path is ${bytes} bytes; a unix socket path holds at most ${MAX_SOCKET_PATH} (use a shorter --control or REUSE_RUN_CONTROL_DIR)`);
   }
   const dir = dirname(path);
-  const walk = walkTrustedDirectory(dir, { uid, privateLeaf: isControlDirectory(dir, options.env), create: true, fs });
+  const walk = walkTrustedDirectory(dir, { uid, privateLeaf: isControlDirectory(dir, options.env), create: true, cwd: process.cwd(), fs });
   const real = join(walk.realPath, basename(path));
   const before = fs.lstat(real);
   const verdict = claimVerdict(path, before, uid);

@@ -5,10 +5,11 @@
  * protocol ends the command with one line.
  */
 import { ReuseRunError, UsageError } from "../errors/reuse-run-error.ts";
-import { createConnection } from "node:net";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../sys/posix-path.ts";
+import { loadRuntimeHost } from "../sys/load-runtime-host.ts";
+import type { RuntimeHost, StreamConnection } from "../sys/runtime-host.ts";
 import { LineDecoder, MalformedLineError, parseEvent, quote, type ControlEvent, type ControlRequest } from "./protocol.ts";
-import { clientSocketProblem, realFs, walkTrustedDirectory, UntrustedPathError, type FsView } from "./path-trust.ts";
+import { clientSocketProblem, walkTrustedDirectory, UntrustedPathError, type FsView } from "./path-trust.ts";
 
 /**
  * No launcher this user may talk to answers at the control path: nothing there, not a socket, a
@@ -38,8 +39,11 @@ export interface RequestOptions {
    * heartbeat every 3 s while it works, so a long silence means it is stuck.
    */
   gapTimeoutMs?: number;
-  /** The uid whose sockets (with root's) are trusted; the effective uid by default. */
+  /** The process and its OS calls; the runtime's own by default. */
+  host?: RuntimeHost;
+  /** The uid whose sockets (with root's) are trusted; the host's by default. */
   uid?: number;
+  /** The filesystem the trust checks read; the host's by default. */
   fs?: FsView;
 }
 
@@ -48,22 +52,25 @@ export const CLIENT_TIMEOUTS = { replyTimeoutMs: 10_000, gapTimeoutMs: 60_000 } 
 
 /**
  * Throws a {@link NoLauncherError} unless `path` is a socket owned by `uid` or root whose
- * directories only `uid` and root can change. Reads `lstat` results only (no connection, no FFI).
+ * directories only `uid` and root can change. The path is walked as the kernel will walk it when
+ * the client connects (a `..` after a link climbs from the link's target), so the socket judged is
+ * the socket reached. Reads `lstat` results only (no connection, no FFI).
  */
-export function verifyControlSocket(path: string, uid: number = process.geteuid?.() ?? 0, fs: FsView = realFs): void {
+export function verifyControlSocket(path: string, uid: number, fs: FsView, cwd = "/"): void {
   let dir: string;
   try {
-    dir = walkTrustedDirectory(dirname(path), { uid, privateLeaf: false, create: false, fs }).realPath;
+    dir = walkTrustedDirectory(dirname(path), { uid, privateLeaf: false, create: false, cwd, fs }).realPath;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new NoLauncherError(path, "no such socket", { cause: error });
     if (error instanceof UntrustedPathError) throw new NoLauncherError(path, `not trusted: ${error.message}`, { cause: error, hint: "" });
     throw error;
   }
+  const real = join(dir, basename(path));
   let problem: string | undefined;
   try {
-    problem = clientSocketProblem(path, fs.lstat(join(dir, basename(path))), uid);
+    problem = clientSocketProblem(path, fs.lstat(real), uid);
   } catch (error) {
-    throw new NoLauncherError(path, (error as Error).message, { cause: error });
+    throw new NoLauncherError(path, `cannot inspect ${real}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
   }
   if (problem === "no such socket") throw new NoLauncherError(path, problem);
   if (problem) throw new NoLauncherError(path, problem, { hint: "" });
@@ -83,11 +90,12 @@ const UNHEARD = Symbol("unheard");
 export async function request(path: string, req: ControlRequest, onEvent: (event: ControlEvent) => void = () => {}, options: RequestOptions = {}): Promise<Result> {
   const replyTimeoutMs = options.replyTimeoutMs ?? CLIENT_TIMEOUTS.replyTimeoutMs;
   const gapTimeoutMs = options.gapTimeoutMs ?? CLIENT_TIMEOUTS.gapTimeoutMs;
-  verifyControlSocket(path, options.uid, options.fs);
+  const host = options.host ?? await loadRuntimeHost();
+  verifyControlSocket(path, options.uid ?? host.uid, options.fs ?? host.fs, host.cwd());
   const deadline = Date.now() + replyTimeoutMs;
   for (let tries = 1; ; tries++) {
     const last = tries >= MAX_ATTEMPTS || Date.now() + 50 >= deadline;
-    const outcome = await attempt(path, req, onEvent, { replyTimeoutMs, gapTimeoutMs, deadline, last });
+    const outcome = await attempt(host, path, req, onEvent, { replyTimeoutMs, gapTimeoutMs, deadline, last });
     if (outcome !== UNHEARD) return outcome;
     await sleep(Math.min(200, 10 * tries));
   }
@@ -106,18 +114,18 @@ interface AttemptTimes {
 }
 
 /** One connection: the result, UNHEARD, or a rejection with a one-line error. */
-function attempt(path: string, req: ControlRequest, onEvent: (event: ControlEvent) => void, times: AttemptTimes): Promise<Result | typeof UNHEARD> {
+function attempt(host: RuntimeHost, path: string, req: ControlRequest, onEvent: (event: ControlEvent) => void, times: AttemptTimes): Promise<Result | typeof UNHEARD> {
   const { replyTimeoutMs, gapTimeoutMs } = times;
   return new Promise((resolve, reject) => {
-    const socket = createConnection(path);
     const decoder = new LineDecoder();
     let settled = false, connected = false, heard = false, events = 0;
     let lastProgress = "none";
+    let socket: StreamConnection | undefined;
     const settle = (outcome: () => void) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.destroy();
+      socket?.close();
       outcome();
     };
     const fail = (error: Error) => settle(() => reject(error));
@@ -134,12 +142,7 @@ function attempt(path: string, req: ControlRequest, onEvent: (event: ControlEven
       fail(new ControlReplyError(`the launcher at ${path} closed the connection without an answer (did it exit?)`, { cause }));
     };
 
-    socket.setEncoding("utf8");
-    socket.once("connect", () => {
-      connected = true;
-      socket.write(JSON.stringify(req) + "\n");
-    });
-    socket.on("data", (chunk: string) => {
+    const onData = (chunk: string) => {
       if (settled) return;
       heard = true;
       let values: unknown[];
@@ -167,20 +170,25 @@ function attempt(path: string, req: ControlRequest, onEvent: (event: ControlEven
           return fail(error as Error);
         }
       }
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => {
+    };
+    const onFailed = (error: Error & { code?: string }) => {
       if (connected && !heard && (error.code === "ECONNRESET" || error.code === "EPIPE")) return closedUnheard(error);
       if (connected) return fail(new ControlReplyError(`the connection to the launcher at ${path} failed: ${error.code ?? error.message}`, { cause: error }));
       const detail = error.code === "ECONNREFUSED" ? "stale socket: nobody is listening"
         : error.code === "EACCES" ? "permission denied: the launcher runs as another user"
         : error.code ?? error.message;
       fail(new NoLauncherError(path, detail, { cause: error }));
-    });
-    socket.once("close", () => {
+    };
+    const onClosed = () => {
       const rest = decoder.rest().trim();
       if (rest) return notProtocol(quote(rest));
       if (!heard) return closedUnheard();
       fail(new ControlReplyError(`the launcher at ${path} closed the connection without an answer (did it exit?)`));
-    });
+    };
+    const onConnected = () => {
+      connected = true;
+      socket?.write(JSON.stringify(req) + "\n");
+    };
+    socket = host.connectUnix(path, { connected: onConnected, data: onData, failed: onFailed, closed: onClosed });
   });
 }

@@ -10,30 +10,9 @@
  * to each component of a path through an injectable {@link FsView}.
  */
 import { UsageError } from "../errors/reuse-run-error.ts";
-import { lstatSync, mkdirSync, readlinkSync, type Stats } from "node:fs";
-import { resolve } from "node:path";
+import type { EntryKind, EntryStat, FsView } from "../sys/fs-view.ts";
 
-/** What an entry is, as far as these checks care. */
-export type EntryKind = "directory" | "symlink" | "socket" | "file" | "other";
-
-/** The part of an `lstat` result the checks read. */
-export interface EntryStat {
-  kind: EntryKind;
-  uid: number;
-  /** st_mode: permission bits, sticky bit (0o1000) and the file type. */
-  mode: number;
-  dev: number;
-  ino: number;
-}
-
-/** The few filesystem calls the walk needs; {@link realFs} is the real one, tests pass a fake. */
-export interface FsView {
-  /** `lstat`, or undefined when nothing is there (ENOENT). Other errors throw. */
-  lstat(path: string): EntryStat | undefined;
-  readlink(path: string): string;
-  /** `mkdir` with this mode; EEXIST throws. */
-  mkdir(path: string, mode: number): void;
-}
+export type { EntryKind, EntryStat, FsView };
 
 /** A path that is not what a control socket needs; the message says what was found and expected. */
 export class UntrustedPathError extends UsageError {
@@ -45,20 +24,6 @@ export class UntrustedPathError extends UsageError {
 const STICKY = 0o1000;
 const GROUP_OR_OTHER_WRITE = 0o022;
 const MAX_SYMLINKS = 40; // Linux's own limit (ELOOP)
-
-/** The kind of an entry from a node:fs Stats. */
-export function kindOf(stats: Stats): EntryKind {
-  if (stats.isSymbolicLink()) return "symlink";
-  if (stats.isDirectory()) return "directory";
-  if (stats.isSocket()) return "socket";
-  if (stats.isFile()) return "file";
-  return "other";
-}
-
-/** Reduces a node:fs Stats to an {@link EntryStat}. */
-export function entryStat(stats: Stats): EntryStat {
-  return { kind: kindOf(stats), uid: stats.uid, mode: stats.mode, dev: stats.dev, ino: stats.ino };
-}
 
 /** `a regular file`, `a directory`, … for messages. */
 export function describeKind(kind: EntryKind): string {
@@ -132,9 +97,9 @@ export interface WalkOptions {
   privateLeaf: boolean;
   /** Create missing directories, mode 0700, instead of failing. */
   create: boolean;
-  /** Base for a relative path (the working directory by default). */
+  /** Base for a relative `dir`; required when it is relative. */
   cwd?: string;
-  fs?: FsView;
+  fs: FsView;
 }
 
 /** Result of {@link walkTrustedDirectory}. */
@@ -154,9 +119,12 @@ export interface WalkResult {
  * 0700 when `create` is set, or reported as missing (an error whose `code` is ENOENT).
  */
 export function walkTrustedDirectory(dir: string, options: WalkOptions): WalkResult {
-  const fs = options.fs ?? realFs;
+  const fs = inspecting(options.fs);
   const created: string[] = [];
-  const pending = split(resolve(options.cwd ?? process.cwd(), dir));
+  if (!dir.startsWith("/") && options.cwd === undefined) throw new Error(`walkTrustedDirectory: relative ${dir} without a cwd`);
+  // Not normalized lexically: a ".." after a symbolic link climbs from the link's target, as the
+  // kernel does it, because the walk pops the components it has already resolved.
+  const pending = split(dir.startsWith("/") ? dir : `${options.cwd}/${dir}`);
   const resolved: string[] = [];
   let links = 0;
   const here = (names: string[]) => "/" + names.join("/");
@@ -205,16 +173,17 @@ function split(path: string): string[] {
   return path.split("/").filter((part) => part !== "");
 }
 
-/** The real filesystem. */
-export const realFs: FsView = {
-  lstat(path) {
-    try {
-      return entryStat(lstatSync(path));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw new UntrustedPathError(`cannot inspect ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
-    }
-  },
-  readlink: (path) => readlinkSync(path),
-  mkdir: (path, mode) => mkdirSync(path, { mode }),
-};
+/** `fs` whose `lstat` errors other than ENOENT say, as an {@link UntrustedPathError}, which path could not be inspected. */
+export function inspecting(fs: FsView): FsView {
+  return {
+    ...fs,
+    lstat(path) {
+      try {
+        return fs.lstat(path);
+      } catch (error) {
+        if (error instanceof UntrustedPathError) throw error;
+        throw new UntrustedPathError(`cannot inspect ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+      }
+    },
+  };
+}

@@ -8,7 +8,8 @@
 import { lstatSync } from "node:fs";
 import { resolve } from "node:path";
 import type { RunOptions } from "../config/options.ts";
-import { formatCommand, resolveExecutable } from "../config/command-words.ts";
+import { formatCommand } from "../config/command-words.ts";
+import { resolveExecutable } from "../config/executable.ts";
 import { UsageError, messageOf } from "../errors/reuse-run-error.ts";
 import { controlPath } from "../control/paths.ts";
 import { claimControlPath, ControlSocketBusyError } from "../control/server.ts";

@@ -3,7 +3,7 @@
  * The only file of the supervisor that reaches the operating system.
  */
 import type { RunOptions } from "../config/options.ts";
-import { resolveExecutable } from "../config/command-words.ts";
+import { resolveExecutable } from "../config/executable.ts";
 import { openListener, closeListener } from "../net/listener.ts";
 import { listeningSockets } from "../net/sock-diag.ts";
 import { processTree, isAlive } from "../net/proc.ts";

@@ -55,7 +55,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     this.options = setup.options;
     this.env = setup.env;
     this.startedAt = this.env.now();
-    this.service = new ServiceStatus(setup.notifier, this.env.every);
+    this.service = new ServiceStatus(setup.notifier, this.env.every, this.env.now);
     // `none` is the plain-swap baseline: no program at all, exactly what a naive swap does.
     if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering();
     for (const listener of setup.listeners) this.steering?.join(listener);

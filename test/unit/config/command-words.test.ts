@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { splitCommand, resolveExecutable } from "../../../src/config/command-words.ts";
+import { splitCommand } from "../../../src/config/command-words.ts";
+import { resolveExecutable } from "../../../src/config/executable.ts";
 import { UsageError } from "../../../src/errors/reuse-run-error.ts";
 
 test("splitCommand: words, quotes and escapes like a POSIX shell, nothing expanded", () => {

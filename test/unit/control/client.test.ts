@@ -11,7 +11,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request, verifyControlSocket, NoLauncherError, ControlReplyError } from "../../../src/control/client.ts";
-import { realFs, type FsView } from "../../../src/control/path-trust.ts";
+import type { FsView } from "../../../src/control/path-trust.ts";
+import { nodeFs as realFs } from "../../../src/sys/runtime-host-node.ts";
 import type { ControlEvent } from "../../../src/control/protocol.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -100,6 +101,7 @@ describe("what the client refuses to talk to", () => {
         "/tmp/bob": { kind: "directory", uid: 4242, mode: 0o40755, dev: 1, ino: 4 }, "/tmp/bob/web.sock": { kind: "socket", uid: 0, mode: 0o140600, dev: 1, ino: 5 } } as const)[p as "/"],
       readlink: () => { throw new Error("no links"); },
       mkdir: () => { throw new Error("read-only"); },
+      readdir: () => { throw new Error("not listed"); },
     };
     assert.throws(() => verifyControlSocket("/tmp/bob/web.sock", 0, fs), (error: Error) =>
       error instanceof NoLauncherError && /not trusted: \/tmp\/bob is owned by uid 4242/.test(error.message));

@@ -24,6 +24,7 @@ function fakeFs(entries: Record<string, EntryStat>, links: Record<string, string
       if (target === undefined) throw new Error(`not a link: ${path}`);
       return target;
     },
+    readdir: (path) => Object.keys(entries).filter((p) => p !== path && p.startsWith(path === "/" ? "/" : `${path}/`) && !p.slice(path.length + 1).includes("/")).map((p) => p.slice(p.lastIndexOf("/") + 1)),
     mkdir: (path, mode) => {
       if (entries[path]) throw Object.assign(new Error("EEXIST"), { code: "EEXIST" });
       entries[path] = entry("directory", creator, mode, 100 + made.length);
@@ -160,6 +161,20 @@ describe("walkTrustedDirectory", () => {
     const fs = fakeFs({ ...base(), "/home/me": entry("directory", ME, 0o755), "/home/me/app": entry("directory", ME, 0o755) });
     assert.equal(walkTrustedDirectory(".", { uid: ME, privateLeaf: false, create: false, cwd: "/home/me/app", fs }).realPath, "/home/me/app");
     assert.equal(walkTrustedDirectory("../app", { uid: ME, privateLeaf: false, create: false, cwd: "/home/me/app", fs }).realPath, "/home/me/app");
+  });
+
+  test("a .. after a symbolic link climbs from the link's target, as the kernel does, not from the spelling", () => {
+    const entries = { ...base(), "/srv": entry("directory", ROOT, 0o755), "/srv/a": entry("directory", ME, 0o755), "/srv/a/b": entry("directory", ME, 0o755),
+      "/srv/a/x": entry("directory", ME, 0o755), "/run/x": entry("directory", ME, 0o755), "/run/link": entry("symlink", ROOT, 0o777) };
+    const fs = fakeFs(entries, { "/run/link": "/srv/a/b" });
+    assert.equal(walkTrustedDirectory("/run/link/../x", { uid: ME, privateLeaf: false, create: false, fs }).realPath, "/srv/a/x", "spelled, the path is /run/x");
+    assert.throws(() => walkTrustedDirectory("rel", { uid: ME, privateLeaf: false, create: false, fs }), /relative rel without a cwd/);
+  });
+
+  test("an lstat that fails (not ENOENT) says which path could not be inspected", () => {
+    const fs = { ...fakeFs(base()), lstat: (path: string) => { if (path === "/run") throw Object.assign(new Error("denied"), { code: "EACCES" }); return (base() as Record<string, EntryStat>)[path]; } };
+    assert.throws(() => walkTrustedDirectory("/run/x", { uid: ME, privateLeaf: false, create: false, fs }), (error: Error) =>
+      error instanceof UntrustedPathError && error.message === "cannot inspect /run: EACCES");
   });
 
   test("a symlink loop ends with a clear error", () => {

@@ -11,7 +11,8 @@ import process from "node:process";
 import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadRuntimeHost, type RuntimeHost, type StreamConnection } from "../../../src/sys/runtime-host.ts";
+import { loadRuntimeHost } from "../../../src/sys/load-runtime-host.ts";
+import type { RuntimeHost, StreamConnection } from "../../../src/sys/runtime-host.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const underDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
@@ -122,6 +123,16 @@ describe("connectUnix", () => {
       conn.write("two");
       await until(() => fromClient() === "one two", "the server to receive both writes");
       assert.deepEqual(events, ["connected"]);
+      conn.close();
+    });
+  });
+
+  test("text written before the connection, then from the connected handler: sent in that order", async () => {
+    await withServer(() => {}, async (path, fromClient) => {
+      const conn: StreamConnection = host.connectUnix(path, { connected: () => conn.write("second"), data() {}, failed() {}, closed() {} });
+      conn.write("first ");
+      await until(() => fromClient().length >= "first second".length, "the server to receive both writes");
+      assert.equal(fromClient(), "first second");
       conn.close();
     });
   });
