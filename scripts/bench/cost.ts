@@ -73,6 +73,25 @@ interface Flavour {
   launcher: string[];
   /** argv that runs a script file (for the floors). */
   script(file: string): string[];
+  /** Environment that turns the runtime's own idle work off, to show what is left without it. */
+  runtimeIdleOff?: Record<string, string>;
+}
+
+/** A second launcher with `extraEnv`: its CPU over the same first idle window. */
+async function firstWindowIdle(flavour: Flavour, ctx: BenchContext, root: string, extraEnv: Record<string, string>): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "reuse-run-cost-"));
+  const env = { ...process.env, REUSE_RUN_CONTROL_DIR: dir, ...extraEnv };
+  const fixture = join(root, "test", "fixtures", "node-fd3-server.mjs");
+  const launcher = spawn(flavour.launcher[0]!, [...flavour.launcher.slice(1), "--cmd", `${ctx.node} ${fixture}`, "--listen", `127.0.0.1:${ctx.port()}`, "--name", "cost-off"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  try {
+    await waitForLine(launcher, /is serving on/, 30_000);
+    await sleep(1000);
+    return await idleCpu(launcher.pid!);
+  } finally {
+    spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", "cost-off"], { env, stdio: "ignore" });
+    await new Promise((resolve) => { if (launcher.exitCode !== null) resolve(null); else launcher.once("exit", resolve); });
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
@@ -149,7 +168,8 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const least = await floor(minimal);
     const printCpu = commandCpu(flavour.script(print), process.env);
     const printTimerCpu = commandCpu(flavour.script(printTimer), process.env);
-    return { idle, idleSteady, rss, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientTimer: printTimerCpu };
+    const idleRuntimeOff = flavour.runtimeIdleOff ? await firstWindowIdle(flavour, ctx, root, flavour.runtimeIdleOff) : undefined;
+    return { idle, idleSteady, ...(idleRuntimeOff === undefined ? {} : { idleRuntimeOff }), rss, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientTimer: printTimerCpu };
   } finally {
     spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", "cost"], { env, stdio: "ignore" });
     await new Promise((resolve) => { if (launcher.exitCode !== null) resolve(null); else launcher.once("exit", resolve); });
@@ -177,6 +197,8 @@ export function costSection(options: { root: string; bun: string; deno: string }
       spawnSync(options.bun, ["build", ...buildFlags(options.root), file, "--outfile", out], { stdio: "ignore" });
       return [out];
     },
+    // Bun's GC pacer (a collection every second until the heap is unchanged for 30 of them).
+    runtimeIdleOff: { BUN_GC_TIMER_DISABLE: "1" },
   });
   flavours.push({
     name: "deno run -A src/main.ts",
@@ -194,14 +216,15 @@ export function costSection(options: { root: string; bun: string; deno: string }
         ctx.log(`cost: ${flavour.name}`);
         const m = await measure(flavour, ctx, options.root);
         data[flavour.name] = m;
-        rows.push([flavour.name, `${num(m.idle, 2)} % in the first 10 s; ${num(m.idleSteady, 2)} % from 40 s (floor ${num(m.floorIdle, 2)} %)`, `${num(m.rss, 1)} MB, ${num(m.rssPrivate, 1)} MB private (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB, ${num(m.floorRssMinimalPrivate, 1)} MB private)`,
+        const pacerOff = m.idleRuntimeOff === undefined ? "" : `; with Bun's GC pacer off ${num(m.idleRuntimeOff, 2)} % in the first 10 s`;
+        rows.push([flavour.name, `${num(m.idle, 2)} % in the first 10 s; ${num(m.idleSteady, 2)} % from 40 s (floor ${num(m.floorIdle, 2)} %${pacerOff})`, `${num(m.rss, 1)} MB, ${num(m.rssPrivate, 1)} MB private (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB, ${num(m.floorRssMinimalPrivate, 1)} MB private)`,
           `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms; with one timer ${num(m.floorClientTimer, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`]);
       }
       rmSync(compiledFloors, { recursive: true, force: true });
       const markdown = [
         "#### Cost of the launcher",
         "",
-        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s). RSS: VmRSS, 1 s after ready; private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line, with and without arming and clearing one timer first (client: under Deno 2.9 the first timer loads part of the Node compatibility layer, and a client without a timeout could hang forever). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
+        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s; a second compiled launcher started with `BUN_GC_TIMER_DISABLE=1` shows the first window without it). RSS: VmRSS, 1 s after ready; private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line, with and without arming and clearing one timer first (client: under Deno 2.9 the first timer loads part of the Node compatibility layer, and a client without a timeout could hang forever). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
         "",
         table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade"], rows),
       ].join("\n");
