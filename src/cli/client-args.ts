@@ -30,7 +30,7 @@ export function parseClientArgs(argv: readonly string[]): StatusOptions | StopOp
     const key = eq >= 0 ? token.slice(2, eq) : token.slice(2);
     if (STRINGS[command]!.includes(key)) {
       const value = eq >= 0 ? token.slice(eq + 1) : argv[++i];
-      if (value === undefined || value === "" || value.startsWith("-") || strings.has(key)) return undefined;
+      if (value === undefined || value === "" || value.startsWith("-") || value.endsWith("/") || strings.has(key)) return undefined;
       strings.set(key, value);
     } else if (eq < 0 && BOOLEANS[command]!.includes(key.replace(/^no-/, "")) && !key.startsWith("no-no-")) {
       const name = key.replace(/^no-/, "");

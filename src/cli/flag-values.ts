@@ -8,9 +8,13 @@ export function single(value: unknown, flag: string): string | undefined {
   return String(value);
 }
 
-/** A path flag's one value: `--pid-file=` or `--control ""` names no file, and is refused. */
+/**
+ * A path flag's one value: `--pid-file=` or `--control ""` names no file, and `--control dir/`
+ * names a directory (the kernel would say ENOTDIR once something was already made); both are refused.
+ */
 export function singlePath(value: unknown, flag: string): string | undefined {
   const path = single(value, flag);
   if (path === "") throw new UsageError(`--${flag} is empty; expected a path`);
+  if (path?.endsWith("/")) throw new UsageError(`--${flag} ${path} ends in "/", which names a directory; expected a file name, such as ${path.replace(/\/+$/, "") || "/run/reuse-run/web.sock"}`);
   return path;
 }

@@ -57,6 +57,8 @@ export const CLIENT_TIMEOUTS = { replyTimeoutMs: 10_000, gapTimeoutMs: 60_000 } 
  * the socket reached. Reads `lstat` results only (no connection, no FFI).
  */
 export function verifyControlSocket(path: string, uid: number, fs: FsView, cwd = "/"): void {
+  // The kernel would resolve "web.sock/" as a directory (ENOTDIR), which Bun reports as a refusal.
+  if (path.endsWith("/")) throw new NoLauncherError(path, `the path ends in "/", which names a directory; expected the socket's file name, such as ${path.replace(/\/+$/, "") || "/run/reuse-run/web.sock"}`, { hint: "" });
   let dir: string;
   try {
     dir = walkTrustedDirectory(dirname(path), { uid, privateLeaf: false, create: false, cwd, fs }).realPath;

@@ -162,6 +162,7 @@ const ROWS: Row[] = [
   },
   { what: "--control without a value", args: ["--control"], expect: /^--control needs a value/ },
   { what: "an empty --control", args: ["--control="], expect: /^--control is empty; expected a path$/ },
+  { what: "a --control ending in /", args: (p) => ["--control", `${p.dir}/web.sock/`], expect: /^--control \S+\/web\.sock\/ ends in "\/", which names a directory; expected a file name, such as \S+\/web\.sock$/ },
   // client commands
   { what: "status with an unknown flag", client: true, args: ["status", "--bogus"], expect: /^Unknown argument: bogus/ },
   { what: "stop with a run flag", client: true, args: ["stop", "--cmd", "x"], expect: /^Unknown argument: cmd/ },
@@ -169,6 +170,7 @@ const ROWS: Row[] = [
   { what: "status --json=1", client: true, args: ["status", "--json=1"], expect: /--json is a switch and takes no value/ },
   { what: "upgrade --name without a value", client: true, args: ["upgrade", "--name"], expect: /^--name needs a value/ },
   { what: "status with an empty --control", client: true, args: ["status", "--control="], expect: /^--control is empty; expected a path$/ },
+  { what: "status with a --control ending in /", client: true, args: (p) => ["status", "--control", `${p.dir}/web.sock/`], expect: /^--control \S+\/web\.sock\/ ends in "\/", which names a directory/ },
 ];
 
 /** The flags every launcher row gets unless it gives (or omits) them itself. */

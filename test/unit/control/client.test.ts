@@ -95,6 +95,12 @@ describe("what the client refuses to talk to", () => {
     assert.equal(received(), "", "nothing was sent");
   }));
 
+  test("a path ending in / is refused as a directory before anything is looked at", () => {
+    const fs: FsView = { lstat: () => { throw new Error("not looked at"); }, readlink: () => { throw new Error("no"); }, mkdir: () => { throw new Error("no"); }, readdir: () => [] };
+    assert.throws(() => verifyControlSocket("/run/reuse-run/web.sock/", 0, fs), (error: Error) =>
+      error instanceof NoLauncherError && error.message === 'no reuse-run launcher at /run/reuse-run/web.sock/ (the path ends in "/", which names a directory; expected the socket\'s file name, such as /run/reuse-run/web.sock)');
+  });
+
   test("a socket in a directory another user controls is not trusted", () => {
     const fs: FsView = {
       lstat: (p) => ({ "/": { kind: "directory", uid: 0, mode: 0o40755, dev: 1, ino: 2 }, "/tmp": { kind: "directory", uid: 0, mode: 0o41777, dev: 1, ino: 3 },
