@@ -77,20 +77,43 @@ interface Flavour {
   runtimeIdleOff?: Record<string, string>;
 }
 
-/** A second launcher with `extraEnv`: its CPU over the same first idle window. */
-async function firstWindowIdle(flavour: Flavour, ctx: BenchContext, root: string, extraEnv: Record<string, string>): Promise<number> {
+/** A launcher serving the Node fd-3 fixture, started by the bench; `stop()` ends it and removes its control directory. */
+interface BenchLauncher {
+  pid: number;
+  /** The environment its clients need (its control directory). */
+  env: NodeJS.ProcessEnv;
+  /** When it said generation 1 is serving. */
+  ready: number;
+  stop(): Promise<void>;
+}
+
+async function startBenchLauncher(flavour: Flavour, ctx: BenchContext, root: string, name: string, extraEnv: Record<string, string> = {}): Promise<BenchLauncher> {
   const dir = mkdtempSync(join(tmpdir(), "reuse-run-cost-"));
   const env = { ...process.env, REUSE_RUN_CONTROL_DIR: dir, ...extraEnv };
   const fixture = join(root, "test", "fixtures", "node-fd3-server.mjs");
-  const launcher = spawn(flavour.launcher[0]!, [...flavour.launcher.slice(1), "--cmd", `${ctx.node} ${fixture}`, "--listen", `127.0.0.1:${ctx.port()}`, "--name", "cost-off"], { env, stdio: ["ignore", "ignore", "pipe"] });
-  try {
-    await waitForLine(launcher, /is serving on/, 30_000);
-    await sleep(1000);
-    return await idleCpu(launcher.pid!);
-  } finally {
-    spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", "cost-off"], { env, stdio: "ignore" });
-    await new Promise((resolve) => { if (launcher.exitCode !== null) resolve(null); else launcher.once("exit", resolve); });
+  const child = spawn(flavour.launcher[0]!, [...flavour.launcher.slice(1), "--cmd", `${ctx.node} ${fixture}`, "--listen", `127.0.0.1:${ctx.port()}`, "--name", name], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const stop = async () => {
+    spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", name], { env, stdio: "ignore" });
+    await new Promise((resolve) => { if (child.exitCode !== null) resolve(null); else child.once("exit", resolve); });
     rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForLine(child, /is serving on/, 30_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { pid: child.pid!, env, ready: Date.now(), stop };
+}
+
+/** A second launcher with `extraEnv`: its CPU over the same first idle window. */
+async function firstWindowIdle(flavour: Flavour, ctx: BenchContext, root: string, extraEnv: Record<string, string>): Promise<number> {
+  const launcher = await startBenchLauncher(flavour, ctx, root, "cost-off", extraEnv);
+  try {
+    await sleep(1000);
+    return await idleCpu(launcher.pid);
+  } finally {
+    await launcher.stop();
   }
 }
 
@@ -104,25 +127,21 @@ async function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: numb
 
 /** The four figures of one flavour, and its floors. */
 async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), "reuse-run-cost-"));
-  const env = { ...process.env, REUSE_RUN_CONTROL_DIR: dir };
-  const port = ctx.port();
-  const fixture = join(root, "test", "fixtures", "node-fd3-server.mjs");
-  const launcher = spawn(flavour.launcher[0]!, [...flavour.launcher.slice(1), "--cmd", `${ctx.node} ${fixture}`, "--listen", `127.0.0.1:${port}`, "--name", "cost"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const dir = mkdtempSync(join(tmpdir(), "reuse-run-cost-floors-"));
+  const launcher = await startBenchLauncher(flavour, ctx, root, "cost");
+  const { env, ready } = launcher;
   try {
-    await waitForLine(launcher, /is serving on/, 30_000);
-    const ready = Date.now();
     await sleep(1000);
-    const rss = rssMb(launcher.pid!);
-    const rssPrivate = privateMb(launcher.pid!);
-    const idle = await idleCpu(launcher.pid!);
+    const rss = rssMb(launcher.pid);
+    const rssPrivate = privateMb(launcher.pid);
+    const idle = await idleCpu(launcher.pid);
     await sleep(Math.max(0, ready + STEADY_AFTER_MS - Date.now()));
-    const idleSteady = await idleCpu(launcher.pid!);
+    const idleSteady = await idleCpu(launcher.pid);
     const client = commandCpu([...flavour.launcher, "status", "--name", "cost"], env);
-    const before = cpuMs(launcher.pid!);
+    const before = cpuMs(launcher.pid);
     const upgrades = 10;
     for (let i = 0; i < upgrades; i++) spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "upgrade", "--name", "cost"], { env, stdio: "ignore" });
-    const perUpgrade = (cpuMs(launcher.pid!) - before) / upgrades;
+    const perUpgrade = (cpuMs(launcher.pid) - before) / upgrades;
     // Floors: a program that only waits, one that only prints a line, and one that waits with
     // what the launcher cannot do without — a unix control socket listening and libc loaded by FFI.
     const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), printTimer = join(dir, "print-timer.ts"), socketFfi = join(dir, "socket-ffi.ts"), minimal = join(dir, "minimal.ts");
@@ -171,8 +190,7 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const idleRuntimeOff = flavour.runtimeIdleOff ? await firstWindowIdle(flavour, ctx, root, flavour.runtimeIdleOff) : undefined;
     return { idle, idleSteady, ...(idleRuntimeOff === undefined ? {} : { idleRuntimeOff }), rss, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientTimer: printTimerCpu };
   } finally {
-    spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", "cost"], { env, stdio: "ignore" });
-    await new Promise((resolve) => { if (launcher.exitCode !== null) resolve(null); else launcher.once("exit", resolve); });
+    await launcher.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
