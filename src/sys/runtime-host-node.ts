@@ -8,7 +8,7 @@ import type { EntryKind, EntryStat, FsView } from "./fs-view.ts";
 import type { RuntimeHost, StreamConnection, StreamHandlers } from "./runtime-host.ts";
 
 /** The kind of an entry from a node:fs Stats. */
-export function kindOf(stats: Stats): EntryKind {
+function kindOf(stats: Stats): EntryKind {
   if (stats.isSymbolicLink()) return "symlink";
   if (stats.isDirectory()) return "directory";
   if (stats.isSocket()) return "socket";
@@ -17,7 +17,7 @@ export function kindOf(stats: Stats): EntryKind {
 }
 
 /** Reduces a node:fs Stats to an {@link EntryStat}. */
-export function entryStat(stats: Stats): EntryStat {
+function entryStat(stats: Stats): EntryStat {
   return { kind: kindOf(stats), uid: stats.uid, mode: stats.mode, dev: stats.dev, ino: stats.ino };
 }
 
