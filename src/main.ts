@@ -20,7 +20,7 @@ async function main(host: RuntimeHost): Promise<number> {
     ?? await (await import("./cli/parse.ts")).parseCommandLine(argv);
   switch (options.command) {
     case "help": return 0;
-    case "run": return (await import("./launcher/run.ts")).runLauncher(options);
+    case "run": return (await import("./launcher/run.ts")).runLauncher(options, host);
     case "status": return (await import("./cli/client-commands.ts")).statusCommand(options, host);
     case "stop": return (await import("./cli/client-commands.ts")).stopCommand(options, host);
     case "upgrade": return (await import("./cli/client-commands.ts")).upgradeCommand(options, host);

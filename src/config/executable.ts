@@ -15,8 +15,10 @@ export function resolveExecutable(program: string, env: Record<string, string | 
     : (env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter).filter(Boolean).map((dir) => join(dir, program));
   let found: string | undefined;
   for (const candidate of candidates) {
+    // Without an exception per PATH entry that lacks the program: Deno builds a costly error for each.
     let stat;
-    try { stat = statSync(candidate); } catch { continue; }
+    try { stat = statSync(candidate, { throwIfNoEntry: false }); } catch { continue; }
+    if (!stat) continue;
     if (!stat.isFile()) { found ??= candidate; continue; }
     try {
       accessSync(candidate, constants.X_OK);

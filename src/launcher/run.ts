@@ -3,6 +3,7 @@
  * generation 1, serve the control socket, and turn signals into upgrades and stops.
  */
 import type { RunOptions } from "../config/options.ts";
+import type { RuntimeHost } from "../sys/runtime-host.ts";
 import { UsageError, messageOf } from "../errors/reuse-run-error.ts";
 import { startControlServer, type ControlServer } from "../control/server.ts";
 import { openListener, closeListener, ListenError, type Listener } from "../net/listener.ts";
@@ -18,9 +19,9 @@ import { controlRoutes } from "./control-routes.ts";
 import { handleSignals } from "./signals.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 
-/** Runs the launcher until it is stopped; resolves with the process exit code. */
-export async function runLauncher(options: RunOptions): Promise<number> {
-  const log = launcherLog(options);
+/** Runs the launcher until it is stopped; resolves with the process exit code. `host` carries its log to stderr. */
+export async function runLauncher(options: RunOptions, host: Pick<RuntimeHost, "err">): Promise<number> {
+  const log = launcherLog(options, host);
   const startup = await prepareStartup(options, log);
   // A dead predecessor's generations still serving: taken over, so no socket of our own yet.
   const predecessors = startup.inherited.length > 0 ? [] : findPredecessors(options.name, options.listen);
@@ -77,11 +78,18 @@ export async function runLauncher(options: RunOptions): Promise<number> {
   return exited;
 }
 
-/** The launcher's log: one line per event on stderr, JSON with `--json`. */
-function launcherLog(options: RunOptions): (line: string) => void {
+/**
+ * The launcher's log: one line per event on stderr, JSON with `--json`. Written through the host,
+ * not process.stderr: under Deno a line costs a write, not a pass through Node's stream machinery.
+ */
+function launcherLog(options: RunOptions, host: Pick<RuntimeHost, "err">): (line: string) => void {
   return (line) => {
-    if (options.json) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), name: options.name, message: line }) + "\n");
-    else process.stderr.write(`reuse-run[${options.name}]: ${line}\n`);
+    const text = options.json ? JSON.stringify({ time: new Date().toISOString(), name: options.name, message: line }) + "\n" : `reuse-run[${options.name}]: ${line}\n`;
+    try {
+      host.err(text);
+    } catch {
+      // stderr's reader is gone: the log has nobody to tell, and the servers must go on.
+    }
   };
 }
 

@@ -17,17 +17,30 @@ const WANTED: Record<string, { file: string; section: string; names: readonly st
 
 /** All fields of `section` in a /proc/net/{netstat,snmp} style file: a header line of names, then a value line. */
 export function parseCounterSection(text: string, section: string): Record<string, number> {
-  const prefix = `${section}:`;
-  const lines = text.split("\n").filter((line) => line.startsWith(prefix + " "));
   const result: Record<string, number> = {};
-  if (lines.length < 2) return result;
-  const names = lines[0]!.split(/\s+/).slice(1);
-  const values = lines[1]!.split(/\s+/).slice(1);
+  // The two lines are found without splitting the whole file: /proc/net/netstat is 4 kB of other sections.
+  const header = lineStarting(text, `${section}: `, 0);
+  const valueLine = header && lineStarting(text, `${section}: `, header.end);
+  if (!header || !valueLine) return result;
+  const names = header.line.split(/\s+/).slice(1);
+  const values = valueLine.line.split(/\s+/).slice(1);
   names.forEach((name, i) => {
     const value = Number(values[i]);
     if (name !== "" && Number.isFinite(value)) result[name] = value;
   });
   return result;
+}
+
+/** The first line of `text` at or after `from` that starts with `prefix`, and where it ends. */
+function lineStarting(text: string, prefix: string, from: number): { line: string; end: number } | undefined {
+  let start = from;
+  while (start < text.length) {
+    const newline = text.indexOf("\n", start);
+    const end = newline === -1 ? text.length : newline;
+    if (text.startsWith(prefix, start)) return { line: text.slice(start, end), end: end + 1 };
+    start = end + 1;
+  }
+  return undefined;
 }
 
 /**

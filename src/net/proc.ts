@@ -92,10 +92,17 @@ function scanParents(): Map<number, number[]> {
  * PID 1 reaps orphans late, and a zombie holds no sockets). Empty when the root is gone.
  */
 export function processTree(rootPid: number): number[] {
-  if (!isAlive(rootPid)) return [];
+  return [...walkProcessTree(rootPid)];
+}
+
+/**
+ * {@link processTree} one process at a time: a process's children are read only when the next one
+ * is asked for, so a caller that finds what it looks for in the root reads no children at all.
+ */
+export function* walkProcessTree(rootPid: number): Generator<number, void, undefined> {
+  if (!isAlive(rootPid)) return;
   if (childrenFiles === undefined) childrenFiles = existsSync(`/proc/${rootPid}/task/${rootPid}/children`);
-  const byParent = childrenFiles ? undefined : scanParents();
-  const result: number[] = [];
+  let byParent: Map<number, number[]> | undefined;
   const seen = new Set<number>();
   const queue = [rootPid];
   while (queue.length > 0) {
@@ -103,15 +110,18 @@ export function processTree(rootPid: number): number[] {
     if (seen.has(pid)) continue;
     seen.add(pid);
     if (pid !== rootPid && !isLiveState(processState(pid))) continue;
-    result.push(pid);
+    yield pid;
+    if (!childrenFiles) byParent ??= scanParents();
     const children = byParent ? byParent.get(pid) ?? [] : childrenFromTaskFiles(pid);
     queue.push(...children);
   }
-  return result;
 }
 
-/** fd numbers of `pid` with their link targets; empty when the process is gone or not ours to read. */
-function fdLinks(pid: number): [fd: number, link: string][] {
+/** A process's open files as (fd, link target) pairs, lowest fd first: one read of /proc/<pid>/fd, for the readers below to share. */
+export type OpenFiles = readonly (readonly [fd: number, link: string])[];
+
+/** The open files of `pid`; empty when the process is gone or not ours to read. */
+export function openFiles(pid: number): OpenFiles {
   let names: string[];
   try {
     names = readdirSync(`/proc/${pid}/fd`);
@@ -129,10 +139,13 @@ function fdLinks(pid: number): [fd: number, link: string][] {
   return links.sort((a, b) => a[0] - b[0]);
 }
 
-/** The sockets `pid` holds: inode → lowest fd that refers to it (`/proc/<pid>/fd/N -> socket:[inode]`). */
-export function socketInodesOf(pid: number): Map<number, number> {
+/**
+ * The sockets `pid` holds: inode → lowest fd that refers to it (`/proc/<pid>/fd/N -> socket:[inode]`).
+ * Pass `files` when they were already read in the same look.
+ */
+export function socketInodesOf(pid: number, files: OpenFiles = openFiles(pid)): Map<number, number> {
   const result = new Map<number, number>();
-  for (const [fd, link] of fdLinks(pid)) {
+  for (const [fd, link] of files) {
     const match = /^socket:\[(\d+)\]$/.exec(link);
     if (match && !result.has(Number(match[1]))) result.set(Number(match[1]), fd);
   }
@@ -145,10 +158,11 @@ const EPOLL_TARGET = /^tfd:\s*\d+\s+events:.*\sino:([0-9a-f]+)/gm;
  * Inodes of every file in any epoll set of `pid` (`/proc/<pid>/fdinfo/<epfd>` lines
  * `tfd: N events: … ino:<hex>`). A server that registered its listener here is ready to accept.
  * fds are shared by all threads of a process, so one pass over the process covers its threads.
+ * Pass `files` when they were already read in the same look.
  */
-export function epollWatchedInodes(pid: number): Set<number> {
+export function epollWatchedInodes(pid: number, files: OpenFiles = openFiles(pid)): Set<number> {
   const inodes = new Set<number>();
-  for (const [fd, link] of fdLinks(pid)) {
+  for (const [fd, link] of files) {
     if (link !== "anon_inode:[eventpoll]") continue;
     let info: string;
     try {

@@ -10,52 +10,10 @@
  * empty, and stop once the answer is 0 (after the gate no new request can be older than it).
  */
 import { C, socket, sendto, recv, close, SysError } from "../sys/libc.ts";
-import { formatIPv6 } from "../config/listen-address.ts";
+import { EXACT_REQUEST_LEN, MSG_LEN, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, TcpState, buildByFamilyRequest, buildCompatRequest, parseRow, withInfo, writeExactRequest, type SocketRow } from "./sock-diag-wire.ts";
 
-/** One row of a sock_diag dump (`struct inet_diag_msg`). */
-export interface SocketRow {
-  family: 4 | 6;
-  /** TCP state: 10 = LISTEN, 3 = SYN_RECV (request socket), 1 = ESTABLISHED, … */
-  state: number;
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
-  /** Socket inode (0 for request sockets, which have no file). */
-  inode: number;
-  uid: number;
-  /** LISTEN: accept-queue length. Other states: bytes in the receive queue. */
-  rqueue: number;
-  /** LISTEN: the backlog in force. Other states: bytes in the send queue. */
-  wqueue: number;
-  /** Milliseconds until the socket's timer fires (SYN_RECV: the next SYN-ACK retransmit). */
-  expiresMs: number;
-  /** Retransmits so far (SYN_RECV: SYN-ACKs re-sent). */
-  retrans: number;
-  /** With `info`: segments carrying data received (`tcpi_data_segs_in`); 0 = nothing has arrived yet. */
-  dataSegsIn?: number;
-  /** With `info`: segments carrying data sent (`tcpi_data_segs_out`); 0 = never answered. */
-  dataSegsOut?: number;
-}
+export { TcpState, type SocketRow } from "./sock-diag-wire.ts";
 
-/** TCP states used by the launcher (include/net/tcp_states.h). */
-export const TcpState = { ESTABLISHED: 1, SYN_RECV: 3, CLOSE_WAIT: 8, LISTEN: 10, NEW_SYN_RECV: 12 } as const;
-
-const NLMSG_HDRLEN = 16;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_DUMP = 0x300; // NLM_F_ROOT | NLM_F_MATCH
-const TCPDIAG_GETSOCK = 18;
-const SOCK_DIAG_BY_FAMILY = 20;
-const REQ_V1_LEN = 60; // struct inet_diag_req
-const REQ_V2_LEN = 56; // struct inet_diag_req_v2
-const MSG_LEN = 72; // struct inet_diag_msg
-/** `idiag_ext` bit asking for `INET_DIAG_INFO` (a `struct tcp_info` per socket). */
-const INET_DIAG_INFO = 2;
-/** Offsets in `struct tcp_info` (include/uapi/linux/tcp.h). */
-const TCPI_DATA_SEGS_IN = 152;
-const TCPI_DATA_SEGS_OUT = 156;
 /** A request's first SYN-ACK timer (TCP_TIMEOUT_INIT): the clock its age is read against. */
 const SYNACK_TIMEOUT_MS = 1000;
 
@@ -70,82 +28,6 @@ let sequence = 1;
  * pass on an idle host. Unknown until the first call; `SOCK_DIAG_BY_FAMILY` per family is the fallback.
  */
 let compatDump: boolean | undefined;
-
-function header(buf: Uint8Array, type: number, seq: number): DataView {
-  const view = new DataView(buf.buffer);
-  view.setUint32(0, buf.byteLength, true);
-  view.setUint16(4, type, true);
-  view.setUint16(6, NLM_F_REQUEST | NLM_F_DUMP, true);
-  view.setUint32(8, seq, true);
-  return view;
-}
-
-/** `nlmsghdr` + `inet_diag_req_v2`: TCP sockets of one family whose state bit is in `states`. */
-function buildByFamilyRequest(family: number, states: number, seq: number, info: boolean): Uint8Array {
-  const buf = new Uint8Array(NLMSG_HDRLEN + REQ_V2_LEN);
-  const view = header(buf, SOCK_DIAG_BY_FAMILY, seq);
-  buf[16] = family; // sdiag_family
-  buf[17] = C.IPPROTO_TCP; // sdiag_protocol
-  if (info) buf[18] = 1 << (INET_DIAG_INFO - 1); // idiag_ext
-  view.setUint32(20, states >>> 0, true); // idiag_states; the sockid stays zero: no kernel-side match
-  return buf;
-}
-
-/** `nlmsghdr` + legacy `inet_diag_req`: TCP sockets of both families whose state bit is in `states`. */
-function buildCompatRequest(states: number, seq: number, info: boolean): Uint8Array {
-  const buf = new Uint8Array(NLMSG_HDRLEN + REQ_V1_LEN);
-  const view = header(buf, TCPDIAG_GETSOCK, seq);
-  buf[16] = C.AF_INET; // idiag_family: only used by exact lookups; a dump is always AF_UNSPEC
-  if (info) buf[19] = 1 << (INET_DIAG_INFO - 1); // idiag_ext
-  view.setUint32(16 + 52, states >>> 0, true); // idiag_states, after the 48-byte sockid
-  return buf;
-}
-
-function formatAddress(family: 4 | 6, view: DataView, offset: number): string {
-  if (family === 4) {
-    return `${view.getUint8(offset)}.${view.getUint8(offset + 1)}.${view.getUint8(offset + 2)}.${view.getUint8(offset + 3)}`;
-  }
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(view.getUint16(offset + i * 2, false));
-  // A dual-stack listener's IPv4 peers show as v4-mapped; print them the usual way.
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
-  }
-  return formatIPv6(groups);
-}
-
-/** Decodes one `inet_diag_msg` at `offset` of the receive buffer. */
-function parseRow(view: DataView, offset: number): SocketRow {
-  const family: 4 | 6 = view.getUint8(offset) === C.AF_INET ? 4 : 6;
-  return {
-    family,
-    state: view.getUint8(offset + 1),
-    retrans: view.getUint8(offset + 3),
-    localPort: view.getUint16(offset + 4, false),
-    remotePort: view.getUint16(offset + 6, false),
-    localAddress: formatAddress(family, view, offset + 8),
-    remoteAddress: formatAddress(family, view, offset + 24),
-    expiresMs: view.getUint32(offset + 52, true),
-    rqueue: view.getUint32(offset + 56, true),
-    wqueue: view.getUint32(offset + 60, true),
-    uid: view.getUint32(offset + 64, true),
-    inode: view.getUint32(offset + 68, true),
-  };
-}
-
-/** Adds the `tcp_info` fields of an `INET_DIAG_INFO` attribute among the attributes in [`from`, `end`), if any. */
-function withInfo(row: SocketRow, from: number, end: number): SocketRow {
-  for (let at = from; at + 4 <= end;) {
-    const length = recvView.getUint16(at, true);
-    if (length < 4) break;
-    if (recvView.getUint16(at + 2, true) === INET_DIAG_INFO && length >= 4 + TCPI_DATA_SEGS_OUT + 4) {
-      row.dataSegsIn = recvView.getUint32(at + 4 + TCPI_DATA_SEGS_IN, true);
-      row.dataSegsOut = recvView.getUint32(at + 4 + TCPI_DATA_SEGS_OUT, true);
-    }
-    at += (length + 3) & ~3; // NLA_ALIGN
-  }
-  return row;
-}
 
 /**
  * Sends one dump request and collects its rows into `out`, keeping only local port `port` when
@@ -172,7 +54,7 @@ function runDump(fd: number, request: Uint8Array, seq: number, port: number | un
         }
         if (len >= NLMSG_HDRLEN + MSG_LEN) {
           const row = offset + NLMSG_HDRLEN;
-          if (port === undefined || recvView.getUint16(row + 4, false) === port) out.push(withInfo(parseRow(recvView, row), row + MSG_LEN, offset + len));
+          if (port === undefined || recvView.getUint16(row + 4, false) === port) out.push(withInfo(recvView, parseRow(recvView, row), row + MSG_LEN, offset + len));
         }
       }
       offset += (len + 3) & ~3; // NLMSG_ALIGN
@@ -207,6 +89,61 @@ export function dumpTcp(states: number, port?: number, info = false): SocketRow[
       runDump(fd, buildByFamilyRequest(family, states, seq, info), seq, port, rows);
     }
     return rows;
+  } finally {
+    close(fd);
+  }
+}
+
+/** ENOENT: no such socket; ESTALE: its 4-tuple now belongs to another socket (the cookie differs). */
+const GONE_ERRNOS = new Set([2, 116]);
+/**
+ * Lookups per sendto. Every answer is queued on the netlink socket while sendto runs, so they must
+ * all fit its receive buffer (~200 KiB by default; an answer with tcp_info is under 400 bytes).
+ */
+const LOOKUP_BATCH = 128;
+
+/**
+ * The sockets of `rows` (from an earlier dump) as they are now, found by exact lookup: a hash
+ * lookup per socket instead of a walk of the kernel's established hash, which under load holds
+ * tens of thousands of TIME_WAIT sockets (~90 ns each per dump). A socket that is gone is left
+ * out. Undefined when an answer was not what a lookup gives (an older kernel, a full buffer):
+ * the caller dumps instead.
+ */
+export function lookupTcp(rows: readonly SocketRow[], info = false): SocketRow[] | undefined {
+  const fd = socket(C.AF_NETLINK, C.SOCK_RAW | C.SOCK_CLOEXEC, C.NETLINK_SOCK_DIAG);
+  const found: SocketRow[] = [];
+  try {
+    for (let start = 0; start < rows.length; start += LOOKUP_BATCH) {
+      const batch = rows.slice(start, start + LOOKUP_BATCH);
+      if (batch.some((row) => !row.sockid)) return undefined;
+      const request = new Uint8Array(batch.length * EXACT_REQUEST_LEN);
+      const sequences = new Set<number>();
+      batch.forEach((row, i) => {
+        const seq = nextSeq();
+        sequences.add(seq);
+        writeExactRequest(request, i * EXACT_REQUEST_LEN, row, seq, info);
+      });
+      sendto(fd, request, undefined, 0, "sock_diag lookup");
+      while (sequences.size > 0) {
+        // Non-blocking: every answer was queued while sendto ran; one missing now never comes.
+        const n = recv(fd, recvBuffer, C.MSG_DONTWAIT, "sock_diag lookup recv");
+        if (n <= 0) return undefined;
+        for (let offset = 0; offset + NLMSG_HDRLEN <= n;) {
+          const len = recvView.getUint32(offset, true);
+          if (len < NLMSG_HDRLEN || offset + len > n) return undefined;
+          if (sequences.delete(recvView.getUint32(offset + 8, true))) {
+            if (recvView.getUint16(offset + 4, true) === NLMSG_ERROR) {
+              if (!GONE_ERRNOS.has(-recvView.getInt32(offset + NLMSG_HDRLEN, true))) return undefined;
+            } else if (len >= NLMSG_HDRLEN + MSG_LEN) {
+              const row = offset + NLMSG_HDRLEN;
+              found.push(withInfo(recvView, parseRow(recvView, row), row + MSG_LEN, offset + len));
+            }
+          }
+          offset += (len + 3) & ~3; // NLMSG_ALIGN
+        }
+      }
+    }
+    return found;
   } finally {
     close(fd);
   }

@@ -7,8 +7,13 @@ import type { GroupMember } from "../handoff/strategy.ts";
 import type { DrainResult } from "./pipeline.ts";
 import { acceptQueue } from "../net/tcp-info.ts";
 import { listeningSockets, halfOpenOlderThan } from "../net/sock-diag.ts";
+import { backoff } from "./backoff.ts";
 
+/** The accept queue (TCP_INFO on a copy of the listener: cheap) is read every 1 ms. */
 const POLL_MS = 1;
+/** The half-open count (a SYN_RECV dump: dear, backoff.ts) first 1 ms after the previous look, then up to 16 ms apart. */
+const FIRST_HALF_OPEN_MS = 1;
+const MAX_HALF_OPEN_MS = 16;
 /**
  * A request's age comes from `idiag_expires`, which has jiffy granularity (up to 4 ms), and the gate
  * takes effect somewhere inside `gate()`. Requests up to this much younger than the gate are waited
@@ -50,17 +55,26 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], gate
   const queuedAtGate = queuedOn(oldMembers);
   const halfOpenAtGate = kernelMigrates ? 0 : halfOpenOn(oldMembers, 0);
   let halfOpen = halfOpenAtGate;
+  const halfOpenInterval = backoff(FIRST_HALF_OPEN_MS, MAX_HALF_OPEN_MS);
+  let halfOpenLookAt = 0;
+  // The count at the gate was taken a moment ago with the same age bound (0 for the first
+  // GATE_AGE_MARGIN_MS): it serves as the first look, which saves a dump per upgrade.
+  let halfOpenFresh = true;
   for (;;) {
     let queued = queuedOn(oldMembers);
     // The SYN_RECV dump walks the kernel's whole established hash (milliseconds on a busy host):
-    // ask only once the queue is empty. A request that completes moves from half-open into the
-    // queue, so the queue is read again after the half-open count reaches 0.
-    if (queued === 0) {
-      halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
+    // ask only once the queue is empty, and less often the longer a handshake stays pending (the
+    // requests counted only leave: none started after the gate's margin is counted). A request
+    // that completes moves from half-open into the queue, so the queue is read again after the
+    // half-open count reaches 0.
+    if (queued === 0 && Date.now() >= halfOpenLookAt) {
+      if (!halfOpenFresh) halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
+      halfOpenFresh = false;
       if (halfOpen === 0) {
         queued = queuedOn(oldMembers);
         if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
       }
+      halfOpenLookAt = Date.now() + halfOpenInterval();
     }
     if (Date.now() >= deadline || signal?.aborted) return { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
     await sleep(POLL_MS);

@@ -3,15 +3,29 @@
  * blocked in accept() (/proc), and in self-bind mode the sockets it has bound (sock_diag + /proc).
  */
 import type { RunOptions } from "../config/options.ts";
-import { processTree, epollWatchedInodes, socketInodesOf, blockedAcceptFds } from "../net/proc.ts";
+import { openFiles, processTree, walkProcessTree, epollWatchedInodes, socketInodesOf, blockedAcceptFds, type OpenFiles } from "../net/proc.ts";
 import type { Generation } from "./generation.ts";
 import type { ReadinessTarget } from "./readiness.ts";
 import { discoverListeners, describeMissing, type Discovery } from "./self-bind.ts";
 
-/** The {@link ReadinessTarget} of `generation`, walking its process tree once per look. */
+/** `openFiles`, read at most once per process: one look reads a process's fds for discovery and for epoll. */
+function rememberingOpenFiles(): (pid: number) => OpenFiles {
+  const seen = new Map<number, OpenFiles>();
+  return (pid) => {
+    let files = seen.get(pid);
+    if (!files) seen.set(pid, (files = openFiles(pid)));
+    return files;
+  };
+}
+
+/**
+ * The {@link ReadinessTarget} of `generation`. A look stops as soon as every listener is accounted
+ * for, and reads the threads' syscalls (the dearest read: one file per thread) only for a process
+ * whose epoll sets did not account for them: an event-loop server is answered by its root's fds alone.
+ */
 export function readinessTarget(generation: Generation, options: Pick<RunOptions, "selfBind" | "listen">): ReadinessTarget {
   let lastDiscovery: Discovery | undefined;
-  const discover = (tree = processTree(generation.pid)) => (lastDiscovery = discoverListeners(tree, options.listen));
+  const discover = (tree = processTree(generation.pid), filesOf = openFiles) => (lastDiscovery = discoverListeners(tree, options.listen, filesOf));
   const missingReason = () => {
     const discovery = lastDiscovery ?? discover();
     return discovery.missing.length ? describeMissing(generation.number, discovery) : undefined;
@@ -22,20 +36,29 @@ export function readinessTarget(generation: Generation, options: Pick<RunOptions
     exited: generation.process.exited,
     notified: () => generation.notifiedReady,
     observeSockets: () => {
-      const tree = processTree(generation.pid);
+      const filesOf = rememberingOpenFiles();
       let listenerInodes = generation.listeners.map((l) => l.inode);
+      let pids: Iterable<number> = walkProcessTree(generation.pid);
       if (options.selfBind) {
-        const discovery = discover(tree);
+        // Discovery needs every process's sockets; the same files serve the epoll look below.
+        const tree = processTree(generation.pid);
+        const discovery = discover(tree, filesOf);
         listenerInodes = discovery.missing.length ? [] : discovery.listeners.map((l) => l.inode);
+        pids = tree;
       }
       const acceptingInodes = new Set<number>();
       if (listenerInodes.length === 0) return { listenerInodes, acceptingInodes };
-      for (const pid of tree) {
-        for (const inode of epollWatchedInodes(pid)) acceptingInodes.add(inode);
-        const blocked = blockedAcceptFds(pid);
-        if (blocked.size > 0) {
-          for (const [inode, fd] of socketInodesOf(pid)) if (blocked.has(fd)) acceptingInodes.add(inode);
+      const served = () => listenerInodes.every((inode) => acceptingInodes.has(inode));
+      for (const pid of pids) {
+        const files = filesOf(pid);
+        for (const inode of epollWatchedInodes(pid, files)) acceptingInodes.add(inode);
+        if (!served()) {
+          const blocked = blockedAcceptFds(pid);
+          if (blocked.size > 0) {
+            for (const [inode, fd] of socketInodesOf(pid, files)) if (blocked.has(fd)) acceptingInodes.add(inode);
+          }
         }
+        if (served()) break;
       }
       return { listenerInodes, acceptingInodes };
     },

@@ -18,9 +18,10 @@ export interface ReadinessTarget {
   /** True once READY=1 arrived from one of its processes (cheap: recorded when it arrives). */
   notified(): boolean;
   /**
-   * One look at the generation's sockets, walking its process tree once: the inodes that must be
-   * served (pass mode: the fds handed over; self-bind: discovered; empty while an address has no
-   * socket yet) and the inodes its processes hold in epoll sets or are blocked in accept on.
+   * One look at the generation's sockets, walking its process tree at most once: the inodes that
+   * must be served (pass mode: the fds handed over; self-bind: discovered; empty while an address
+   * has no socket yet) and the inodes its processes hold in epoll sets or are blocked in accept on
+   * (the walk may stop once those include every inode that must be served).
    */
   observeSockets(): { listenerInodes: number[]; acceptingInodes: Set<number> };
   /** Why it is not ready yet, for the timeout message (e.g. "bound 0.0.0.0:3000, not :8080"). */

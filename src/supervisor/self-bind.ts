@@ -6,7 +6,7 @@
 import type { ListenAddress } from "../config/listen-address.ts";
 import type { Listener } from "../net/listener.ts";
 import { listeningSockets, type SocketRow } from "../net/sock-diag.ts";
-import { processTree, socketInodesOf } from "../net/proc.ts";
+import { openFiles, processTree, socketInodesOf, type OpenFiles } from "../net/proc.ts";
 
 /** What discovery found for one generation. */
 export interface Discovery {
@@ -32,11 +32,15 @@ export function rowServes(row: Pick<SocketRow, "family" | "localAddress" | "loca
   return address.family === 4 && row.family === 6 && row.localAddress === "::";
 }
 
-/** The sockets a generation's processes (`tree`, from processTree) listen on, matched to `addresses`. */
-export function discoverListeners(tree: readonly number[], addresses: readonly ListenAddress[]): Discovery {
+/**
+ * The sockets a generation's processes (`tree`, from processTree) listen on, matched to `addresses`.
+ * `filesOf` reads a process's open files; a caller that looks at them again in the same pass
+ * (readiness) passes one that remembers them.
+ */
+export function discoverListeners(tree: readonly number[], addresses: readonly ListenAddress[], filesOf: (pid: number) => OpenFiles = openFiles): Discovery {
   const owned = new Map<number, { pid: number; fd: number }>();
   for (const pid of tree) {
-    for (const [inode, fd] of socketInodesOf(pid)) if (!owned.has(inode)) owned.set(inode, { pid, fd });
+    for (const [inode, fd] of socketInodesOf(pid, filesOf(pid))) if (!owned.has(inode)) owned.set(inode, { pid, fd });
   }
   const rows = listeningSockets();
   const listeners: Listener[] = [];
@@ -70,14 +74,19 @@ export function describeMissing(generation: number, discovery: Discovery): strin
 export function foreignSockets(generations: readonly { alive: boolean; pid: number; listeners: readonly { inode: number }[] }[], addresses: readonly ListenAddress[]): string[] {
   let rows: SocketRow[];
   try { rows = listeningSockets(); } catch { return []; }
-  const ours = new Set(generations.flatMap((g) => g.listeners.map((l) => l.inode)));
-  for (const generation of generations) {
-    if (!generation.alive) continue;
-    for (const pid of processTree(generation.pid)) for (const inode of socketInodesOf(pid).keys()) ours.add(inode);
+  const known = new Set(generations.flatMap((g) => g.listeners.map((l) => l.inode)));
+  let unexplained = rows.filter((r) => !known.has(r.inode) && addresses.some((a) => rowServes(r, a)));
+  // Only sockets the generations' listeners do not explain send us to /proc (the usual answer in
+  // pass mode is none, and `status` asks this every time).
+  if (unexplained.length > 0) {
+    const held = new Set<number>();
+    for (const generation of generations) {
+      if (!generation.alive) continue;
+      for (const pid of processTree(generation.pid)) for (const inode of socketInodesOf(pid).keys()) held.add(inode);
+    }
+    unexplained = unexplained.filter((r) => !held.has(r.inode));
   }
-  return rows
-    .filter((r) => !ours.has(r.inode) && addresses.some((a) => rowServes(r, a)))
-    .map((r) => `${rowLabel(r)} (inode ${r.inode}, uid ${r.uid})`);
+  return unexplained.map((r) => `${rowLabel(r)} (inode ${r.inode}, uid ${r.uid})`);
 }
 
 /** Whether a steering program can point at exactly one socket per address, and why (not). */

@@ -8,12 +8,12 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { C, socket, connectRaw, close, pidfdOpen, pidfdGetfd } from "../../src/sys/libc.ts";
+import { C, socket, connectRaw, close, sendto, pidfdOpen, pidfdGetfd } from "../../src/sys/libc.ts";
 import { parseListenAddress } from "../../src/config/listen-address.ts";
 import { openListener, closeListener, type Listener } from "../../src/net/listener.ts";
 import { encodeSockaddr } from "../../src/net/sockaddr.ts";
 import { acceptQueue } from "../../src/net/tcp-info.ts";
-import { listeningSockets, synRecvRequests, halfOpenOlderThan, useByFamilyDumps, TcpState } from "../../src/net/sock-diag.ts";
+import { listeningSockets, synRecvRequests, halfOpenOlderThan, useByFamilyDumps, dumpTcp, lookupTcp, TcpState } from "../../src/net/sock-diag.ts";
 import { attachSteering, detachSteering, ReuseportGroup } from "../../src/net/reuseport-steering.ts";
 import { processTree, socketInodesOf, epollWatchedInodes, blockedAcceptFds, isAlive, processState } from "../../src/net/proc.ts";
 import { readCounters, counterDelta } from "../../src/net/kernel-counters.ts";
@@ -153,6 +153,46 @@ describe("sock_diag", () => {
       closeListener(listener);
     }
   });
+});
+
+describe("sock_diag exact lookups", () => {
+  for (const [host, port] of [["127.0.0.1", 37417], ["::1", 37418]] as const) {
+    test(`lookupTcp finds dumped sockets again by 4-tuple and cookie, with fresh tcp_info, and leaves out the gone (${host})`, async () => {
+      const listener = listenOn(host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
+      const clients: number[] = [];
+      try {
+        clients.push(...connectClients(host, port, 3));
+        await waitFor("3 queued connections", () => acceptQueue(listener.fd).length === 3);
+        for (const byFamily of [false, true]) {
+          useByFamilyDumps(byFamily);
+          const rows = dumpTcp(1 << TcpState.ESTABLISHED, port, true);
+          assert.equal(rows.length, 3, `the server side of each connection (byFamily=${byFamily})`);
+          const found = lookupTcp(rows, true);
+          assert.ok(found, "this kernel answers exact lookups");
+          assert.deepEqual(found.map((r) => r.remotePort).sort(), rows.map((r) => r.remotePort).sort());
+          assert.ok(found.every((r) => r.state === TcpState.ESTABLISHED && r.localPort === port && r.dataSegsIn === 0 && r.dataSegsOut === 0));
+          // Another socket behind the same 4-tuple would have another cookie: not this one.
+          const otherCookie = { ...rows[0]!, sockid: rows[0]!.sockid!.slice() };
+          otherCookie.sockid[40]! ^= 0xff;
+          assert.deepEqual(lookupTcp([otherCookie], true), []);
+        }
+        useByFamilyDumps(false);
+        const rows = dumpTcp(1 << TcpState.ESTABLISHED, port, true);
+        // A request arrives on one connection: the lookup sees it queued, as the dump would.
+        sendto(clients[0]!, new TextEncoder().encode("GET /"), undefined, 0, "send");
+        await waitFor("5 bytes queued on one connection", () => (lookupTcp(rows, true) ?? []).some((r) => r.rqueue === 5));
+        const asked = lookupTcp(rows, true)!.find((r) => r.rqueue === 5)!;
+        assert.equal(asked.dataSegsIn, 1);
+        // Closing the listener resets the connections still in its queue: they are gone.
+        closeListener(listener);
+        assert.deepEqual(lookupTcp(rows, true), []);
+      } finally {
+        useByFamilyDumps(false);
+        closeAll(clients);
+        closeListener(listener);
+      }
+    });
+  }
 });
 
 describe("reuseport steering", () => {
