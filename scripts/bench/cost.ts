@@ -5,29 +5,21 @@
  * command's CPU is measured with /usr/bin/time around 10 runs in a row, the median of 5 such
  * batches, because one run is shorter than a tick.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchContext, BenchSection, SectionResult } from "./runner.ts";
+import { cpuMs, sleep, startBenchLauncher, type Flavour } from "./cost-launcher.ts";
+import { costUnderLoad } from "./cost-under-load.ts";
 import { num, table } from "./markdown.ts";
 
-const TICK_MS = 10;
 const IDLE_MS = 10_000;
 /**
  * When the second idle window starts, after ready: past Bun's GC pacer, which collects every
  * second until the heap has not changed for 30 collections, then every 30 s.
  */
 const STEADY_AFTER_MS = 40_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** utime + stime of `pid`, in ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
 
 /** VmRSS of `pid`, in MB. */
 function rssMb(pid: number): number {
@@ -66,46 +58,6 @@ function commandCpu(argv: readonly string[], env: NodeJS.ProcessEnv): number {
   return batches.sort((a, b) => a - b)[2]!;
 }
 
-/** One way of running code: the compiled binary, or `deno run`. */
-interface Flavour {
-  name: string;
-  /** argv prefix that runs reuse-run. */
-  launcher: string[];
-  /** argv that runs a script file (for the floors). */
-  script(file: string): string[];
-  /** Environment that turns the runtime's own idle work off, to show what is left without it. */
-  runtimeIdleOff?: Record<string, string>;
-}
-
-/** A launcher serving the Node fd-3 fixture, started by the bench; `stop()` ends it and removes its control directory. */
-interface BenchLauncher {
-  pid: number;
-  /** The environment its clients need (its control directory). */
-  env: NodeJS.ProcessEnv;
-  /** When it said generation 1 is serving. */
-  ready: number;
-  stop(): Promise<void>;
-}
-
-async function startBenchLauncher(flavour: Flavour, ctx: BenchContext, root: string, name: string, extraEnv: Record<string, string> = {}): Promise<BenchLauncher> {
-  const dir = mkdtempSync(join(tmpdir(), "reuse-run-cost-"));
-  const env = { ...process.env, REUSE_RUN_CONTROL_DIR: dir, ...extraEnv };
-  const fixture = join(root, "test", "fixtures", "node-fd3-server.mjs");
-  const child = spawn(flavour.launcher[0]!, [...flavour.launcher.slice(1), "--cmd", `${ctx.node} ${fixture}`, "--listen", `127.0.0.1:${ctx.port()}`, "--name", name], { env, stdio: ["ignore", "ignore", "pipe"] });
-  const stop = async () => {
-    spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "stop", "--name", name], { env, stdio: "ignore" });
-    await new Promise((resolve) => { if (child.exitCode !== null) resolve(null); else child.once("exit", resolve); });
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitForLine(child, /is serving on/, 30_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { pid: child.pid!, env, ready: Date.now(), stop };
-}
-
 /** A second launcher with `extraEnv`: its CPU over the same first idle window. */
 async function firstWindowIdle(flavour: Flavour, ctx: BenchContext, root: string, extraEnv: Record<string, string>): Promise<number> {
   const launcher = await startBenchLauncher(flavour, ctx, root, "cost-off", extraEnv);
@@ -115,14 +67,6 @@ async function firstWindowIdle(flavour: Flavour, ctx: BenchContext, root: string
   } finally {
     await launcher.stop();
   }
-}
-
-async function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
-  let text = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms: ${text}`)), timeoutMs);
-    child.stderr!.on("data", (d) => { text += d; if (pattern.test(text)) { clearTimeout(timer); resolve(); } });
-  });
 }
 
 /** The four figures of one flavour, and its floors. */
@@ -233,18 +177,20 @@ export function costSection(options: { root: string; bun: string; deno: string }
         if (!ctx.wanted(`cost ${flavour.name}`)) continue;
         ctx.log(`cost: ${flavour.name}`);
         const m = await measure(flavour, ctx, options.root);
-        data[flavour.name] = m;
+        const loaded = await costUnderLoad(flavour, ctx, options.root);
+        data[flavour.name] = { ...m, perUpgradeUnderLoad: loaded.perUpgrade, idleUnderLoadPerSecond: loaded.idlePerSecond, dumpsUnderLoad: loaded.dumpsMs, connectionsUnderLoad: loaded.connections, failedUnderLoad: loaded.failed };
         const pacerOff = m.idleRuntimeOff === undefined ? "" : `; with Bun's GC pacer off ${num(m.idleRuntimeOff, 2)} % in the first 10 s`;
         rows.push([flavour.name, `${num(m.idle, 2)} % in the first 10 s; ${num(m.idleSteady, 2)} % from 40 s (floor ${num(m.floorIdle, 2)} %${pacerOff})`, `${num(m.rss, 1)} MB, ${num(m.rssPrivate, 1)} MB private (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB, ${num(m.floorRssMinimalPrivate, 1)} MB private)`,
-          `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms; with one timer ${num(m.floorClientTimer, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`]);
+          `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms; with one timer ${num(m.floorClientTimer, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`,
+          `${num(loaded.perUpgrade, 1)} ms (the two dumps every upgrade needs: ${num(loaded.dumpsMs, 1)} ms; no upgrade: ${num(loaded.idlePerSecond, 1)} ms per second; ${loaded.failed} failed of ${loaded.connections} connections)`]);
       }
       rmSync(compiledFloors, { recursive: true, force: true });
       const markdown = [
         "#### Cost of the launcher",
         "",
-        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s; a second compiled launcher started with `BUN_GC_TIMER_DISABLE=1` shows the first window without it). RSS: VmRSS, 1 s after ready; private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line, with and without arming and clearing one timer first (client: under Deno 2.9 the first timer loads part of the Node compatibility layer, and a client without a timeout could hang forever). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms.",
+        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s; a second compiled launcher started with `BUN_GC_TIMER_DISABLE=1` shows the first window without it). RSS: VmRSS, 1 s after ready; private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Under load: a second launcher, test/support/load.mjs on it (200 concurrent, a new connection per request) for 3 s, then 10 upgrades 150 ms apart; beside it, the CPU (bench process, median of 21) of one SYN_RECV and one ESTABLISHED sock_diag dump on the port under the same load: each walks the kernel's whole established hash, TIME_WAIT sockets included, and every upgrade needs one of each (half-open requests at the gate, unanswered connections before the old generation stops). Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line, with and without arming and clearing one timer first (client: under Deno 2.9 the first timer loads part of the Node compatibility layer, and a client without a timeout could hang forever). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms (≤ 10 under load).",
         "",
-        table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade"], rows),
+        table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade", "launcher CPU per upgrade under load"], rows),
       ].join("\n");
       return { markdown, charts: [], data };
     },

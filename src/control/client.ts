@@ -126,7 +126,7 @@ function attempt(host: RuntimeHost, path: string, req: ControlRequest, onEvent: 
     const settle = (outcome: () => void) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancelTimer();
       socket?.close();
       outcome();
     };
@@ -136,7 +136,7 @@ function attempt(host: RuntimeHost, path: string, req: ControlRequest, onEvent: 
       if (events === 0) return fail(new ControlReplyError(`the launcher at ${path} did not answer "${req.cmd}" within ${seconds(replyTimeoutMs)}; expected a reply at once (is it stuck, or not a reuse-run launcher?)`));
       fail(new ControlReplyError(`no word from the launcher at ${path} for ${seconds(gapTimeoutMs)} during "${req.cmd}" (last progress: ${lastProgress}); it may still be working: check \`reuse-run status\``));
     };
-    let timer = setTimeout(silence, Math.max(0, times.deadline - Date.now()));
+    let cancelTimer = host.deadline(Math.max(0, times.deadline - Date.now()), silence);
     const notProtocol = (what: string, cause?: unknown) =>
       fail(new ControlReplyError(`the launcher at ${path} answered something that is not the reuse-run control protocol: ${what}; expected one JSON event per line`, { cause }));
     const closedUnheard = (cause?: unknown) => {
@@ -161,8 +161,8 @@ function attempt(host: RuntimeHost, path: string, req: ControlRequest, onEvent: 
           return notProtocol((error as Error).message, error);
         }
         events++;
-        clearTimeout(timer);
-        timer = setTimeout(silence, gapTimeoutMs);
+        cancelTimer();
+        cancelTimer = host.deadline(gapTimeoutMs, silence);
         if (!event) continue; // an event this client does not know: a newer launcher
         if (event.event === "result") return settle(() => resolve(event));
         if (event.event === "progress") lastProgress = `${event.step}: ${event.message}`;

@@ -57,19 +57,17 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], gate
   let halfOpen = halfOpenAtGate;
   const halfOpenInterval = backoff(FIRST_HALF_OPEN_MS, MAX_HALF_OPEN_MS);
   let halfOpenLookAt = 0;
-  // The count at the gate was taken a moment ago with the same age bound (0 for the first
-  // GATE_AGE_MARGIN_MS): it serves as the first look, which saves a dump per upgrade.
-  let halfOpenFresh = true;
   for (;;) {
     let queued = queuedOn(oldMembers);
     // The SYN_RECV dump walks the kernel's whole established hash (milliseconds on a busy host):
-    // ask only once the queue is empty, and less often the longer a handshake stays pending (the
-    // requests counted only leave: none started after the gate's margin is counted). A request
-    // that completes moves from half-open into the queue, so the queue is read again after the
+    // ask only once the queue is empty, and less often the longer a handshake stays pending (one
+    // that is not over within a few ms waits for a retransmit, a second away). A request that
+    // completes moves from half-open into the queue, so the queue is read again after the
     // half-open count reaches 0.
     if (queued === 0 && Date.now() >= halfOpenLookAt) {
-      if (!halfOpenFresh) halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
-      halfOpenFresh = false;
+      // Never the gate's own count: a SYN still in the softirq on another core while that dump
+      // walked (milliseconds under load) may have become a request on the old listener since.
+      halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
       if (halfOpen === 0) {
         queued = queuedOn(oldMembers);
         if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };

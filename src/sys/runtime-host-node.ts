@@ -58,6 +58,10 @@ export const nodeHost: RuntimeHost = {
   cwd: () => process.cwd(),
   fs: nodeFs,
   connectUnix,
+  deadline(ms, fire) {
+    const timer = setTimeout(fire, ms);
+    return () => clearTimeout(timer);
+  },
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),
   stdoutIsTerminal: () => process.stdout.isTTY === true,

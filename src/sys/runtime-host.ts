@@ -42,6 +42,12 @@ export interface RuntimeHost {
   cwd(): string;
   fs: FsView;
   connectUnix(path: string, handlers: StreamHandlers): StreamConnection;
+  /**
+   * Calls `fire` after `ms` unless the returned function cancels it first. A bound on waiting for
+   * I/O, not a way to wait: it need not keep the process alive by itself (under Deno it does not),
+   * so arm it next to a pending connection.
+   */
+  deadline(ms: number, fire: () => void): () => void;
   /** Writes to standard output / standard error, whole, before returning. */
   out(text: string): void;
   err(text: string): void;

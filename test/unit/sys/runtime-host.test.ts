@@ -269,3 +269,37 @@ describe("fs", () => {
     });
   });
 });
+
+describe("deadline", () => {
+  test("fires once after its time while a connection is pending, not before", async () => {
+    await withServer(() => {}, async (path) => {
+      const { conn } = connect(path); // the server never answers: I/O stays pending
+      const started = Date.now();
+      const fired: number[] = [];
+      host.deadline(60, () => fired.push(Date.now() - started));
+      await sleep(20);
+      assert.deepEqual(fired, [], "not before its time");
+      await until(() => fired.length > 0, "the deadline to fire");
+      await sleep(100);
+      assert.equal(fired.length, 1, "once");
+      assert.ok(fired[0]! >= 55, `after about 60 ms, not ${fired[0]} ms`);
+      conn.close();
+    });
+  });
+
+  test("a cancelled deadline never fires; one of 0 ms fires later, not inside the call", async () => {
+    await withServer(() => {}, async (path) => {
+      const { conn } = connect(path);
+      let cancelledFired = false;
+      const cancel = host.deadline(30, () => (cancelledFired = true));
+      cancel();
+      let zeroFired = false;
+      host.deadline(0, () => (zeroFired = true));
+      assert.equal(zeroFired, false, "not synchronously");
+      await until(() => zeroFired, "the 0 ms deadline");
+      await sleep(80);
+      assert.equal(cancelledFired, false);
+      conn.close();
+    });
+  });
+});
