@@ -88,11 +88,34 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const perUpgrade = (cpuMs(launcher.pid) - before) / upgrades;
     // Floors: a program that only waits, one that only prints a line, and one that waits with
     // what the launcher cannot do without — a unix control socket listening and libc loaded by FFI.
-    const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), printTimer = join(dir, "print-timer.ts"), socketFfi = join(dir, "socket-ffi.ts"), minimal = join(dir, "minimal.ts");
+    const wait = join(dir, "wait.ts"), print = join(dir, "print.ts"), leastClient = join(dir, "least-client.ts"), socketFfi = join(dir, "socket-ffi.ts"), minimal = join(dir, "minimal.ts");
     writeFileSync(wait, "setInterval(() => {}, 1 << 30);\n");
     writeFileSync(print, "console.log('one line');\n");
-    // The least a client with a timeout does (a client that can wait forever is a defect).
-    writeFileSync(printTimer, "const timer = setTimeout(() => {}, 10_000);\nclearTimeout(timer);\nconsole.log('one line');\n");
+    // The least a client does, in one file: arm a deadline (a client that can wait forever is a
+    // defect) the runtime's cheapest way, connect to the launcher's control socket, send `status`,
+    // read up to the result, print one line. No node: module under Deno (sys/runtime-host.ts).
+    const controlSocket = JSON.stringify(join(String(env.REUSE_RUN_CONTROL_DIR), "cost.sock"));
+    writeFileSync(leastClient, [
+      `const g = globalThis as any;`,
+      `const request = JSON.stringify({ cmd: "status" }) + "\\n";`,
+      `let text = "";`,
+      `if (g.Deno) {`,
+      `  const cell = new Int32Array(new SharedArrayBuffer(4));`,
+      `  g.Atomics.waitAsync(cell, 0, 0, 10_000).value.then((outcome: string) => { if (outcome === "timed-out") g.Deno.exit(1); });`,
+      `  const conn = await g.Deno.connect({ transport: "unix", path: ${controlSocket} });`,
+      `  await conn.write(new TextEncoder().encode(request));`,
+      `  const buffer = new Uint8Array(65536), decoder = new TextDecoder();`,
+      `  while (!text.includes('"result"')) { const n = await conn.read(buffer); if (n === null) break; text += decoder.decode(buffer.subarray(0, n)); }`,
+      `  conn.close();`,
+      `  Atomics.notify(cell, 0);`,
+      `} else {`,
+      `  const net = await import("node:" + "net");`,
+      `  const timer = setTimeout(() => process.exit(1), 10_000);`,
+      `  await new Promise<void>((resolve) => { const socket = net.createConnection(${controlSocket}, () => socket.write(request)); socket.setEncoding("utf8"); socket.on("data", (d: string) => { text += d; if (text.includes('"result"')) { socket.destroy(); resolve(); } }); socket.on("close", () => resolve()); });`,
+      `  clearTimeout(timer);`,
+      `}`,
+      `console.log(text.trim().split("\\n").length, "events");`,
+    ].join("\n") + "\n");
     writeFileSync(socketFfi, [
       `import net from "node:net";`,
       `net.createServer(() => {}).listen(${JSON.stringify(join(dir, "floor.sock"))});`,
@@ -130,9 +153,9 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
     const withSocket = await floor(socketFfi);
     const least = await floor(minimal);
     const printCpu = commandCpu(flavour.script(print), process.env);
-    const printTimerCpu = commandCpu(flavour.script(printTimer), process.env);
+    const leastClientCpu = commandCpu(flavour.script(leastClient), process.env);
     const idleRuntimeOff = flavour.runtimeIdleOff ? await firstWindowIdle(flavour, ctx, root, flavour.runtimeIdleOff) : undefined;
-    return { idle, idleSteady, ...(idleRuntimeOff === undefined ? {} : { idleRuntimeOff }), rss, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientTimer: printTimerCpu };
+    return { idle, idleSteady, ...(idleRuntimeOff === undefined ? {} : { idleRuntimeOff }), rss, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientLeast: leastClientCpu };
   } finally {
     await launcher.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -181,14 +204,14 @@ export function costSection(options: { root: string; bun: string; deno: string }
         data[flavour.name] = { ...m, perUpgradeUnderLoad: loaded.perUpgrade, idleUnderLoadPerSecond: loaded.idlePerSecond, dumpsUnderLoad: loaded.dumpsMs, connectionsUnderLoad: loaded.connections, failedUnderLoad: loaded.failed };
         const pacerOff = m.idleRuntimeOff === undefined ? "" : `; with Bun's GC pacer off ${num(m.idleRuntimeOff, 2)} % in the first 10 s`;
         rows.push([flavour.name, `${num(m.idle, 2)} % in the first 10 s; ${num(m.idleSteady, 2)} % from 40 s (floor ${num(m.floorIdle, 2)} %${pacerOff})`, `${num(m.rss, 1)} MB, ${num(m.rssPrivate, 1)} MB private (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB, ${num(m.floorRssMinimalPrivate, 1)} MB private)`,
-          `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms; with one timer ${num(m.floorClientTimer, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`,
+          `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms; the least a client does ${num(m.floorClientLeast, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`,
           `${num(loaded.perUpgrade, 1)} ms (the two dumps every upgrade needs: ${num(loaded.dumpsMs, 1)} ms; no upgrade: ${num(loaded.idlePerSecond, 1)} ms per second; ${loaded.failed} failed of ${loaded.connections} connections)`]);
       }
       rmSync(compiledFloors, { recursive: true, force: true });
       const markdown = [
         "#### Cost of the launcher",
         "",
-        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s; a second compiled launcher started with `BUN_GC_TIMER_DISABLE=1` shows the first window without it). RSS: VmRSS, 1 s after ready; private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Under load: a second launcher, test/support/load.mjs on it (200 concurrent, a new connection per request) for 3 s, then 10 upgrades 150 ms apart; beside it, the CPU (bench process, median of 21) of one SYN_RECV and one ESTABLISHED sock_diag dump on the port under the same load: each walks the kernel's whole established hash, TIME_WAIT sockets included, and every upgrade needs one of each (half-open requests at the gate, unanswered connections before the old generation stops). Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), and that prints one line, with and without arming and clearing one timer first (client: under Deno 2.9 the first timer loads part of the Node compatibility layer, and a client without a timeout could hang forever). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms (≤ 10 under load).",
+        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s; a second compiled launcher started with `BUN_GC_TIMER_DISABLE=1` shows the first window without it). RSS: VmRSS, 1 s after ready; private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Under load: a second launcher, test/support/load.mjs on it (200 concurrent, a new connection per request) for 3 s, then 10 upgrades 150 ms apart; beside it, the CPU (bench process, median of 21) of one SYN_RECV and one ESTABLISHED sock_diag dump on the port under the same load: each walks the kernel's whole established hash, TIME_WAIT sockets included, and every upgrade needs one of each (half-open requests at the gate, unanswered connections before the old generation stops). Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), that prints one line, and that does the least any client does (arm a deadline the runtime's cheapest way, connect to the control socket, send `status`, read up to the result, print one line; one file, no `node:` module under Deno). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms (≤ 10 under load).",
         "",
         table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade", "launcher CPU per upgrade under load"], rows),
       ].join("\n");

@@ -9,7 +9,7 @@ import { ReuseRunError, messageOf } from "../errors/reuse-run-error.ts";
 import type { Listener } from "../net/listener.ts";
 import type { ExitStatus, GenerationProcess } from "./generation.ts";
 import { closeOnExecAbove2 } from "../sys/fds.ts";
-import { posixSpawn } from "../sys/posix-spawn-deno.ts";
+import { posixSpawn, processEnvironment } from "../sys/posix-spawn-deno.ts";
 import { signalProcessGroup } from "../sys/process-group.ts";
 import { forwardOutput, launcherOutput } from "./output-forwarder.ts";
 
@@ -121,7 +121,7 @@ function isDeno(): boolean {
 function spawnWithPosixSpawn(spec: GenerationSpec): GenerationProcess {
   let started;
   try {
-    started = posixSpawn({ path: "/bin/sh", argv: ["/bin/sh", "-c", EXEC_WITH_LISTEN_PID, ...spec.argv], env: generationEnv(spec, process.env), passFds: spec.listeners.map((l) => l.fd) });
+    started = posixSpawn({ path: "/bin/sh", argv: ["/bin/sh", "-c", EXEC_WITH_LISTEN_PID, ...spec.argv], env: generationEnv(spec, processEnvironment()), passFds: spec.listeners.map((l) => l.fd) });
   } catch (error) {
     throw new ReuseRunError(`could not start ${spec.argv[0]}: ${messageOf(error)}`, { generation: spec.number, step: "spawn", cause: error });
   }

@@ -129,6 +129,14 @@ export function posixSpawn(request: PosixSpawnRequest): SpawnedProcess {
   }
 }
 
+/**
+ * The launcher's environment as a plain object. Under Deno `process.env` is a proxy that asks the
+ * runtime once per variable read; this asks once.
+ */
+export function processEnvironment(): Record<string, string> {
+  return (globalThis as unknown as { Deno: { env: { toObject(): Record<string, string> } } }).Deno.env.toObject();
+}
+
 /** The exit of our child `pid`, reaped on a worker thread. */
 async function waitForExit(pid: number): Promise<ProcessExit> {
   const status = new Int32Array(1);
