@@ -9,7 +9,7 @@ import { ReuseRunError, messageOf } from "../errors/reuse-run-error.ts";
 import type { Listener } from "../net/listener.ts";
 import type { ExitStatus, GenerationProcess } from "./generation.ts";
 import { closeOnExecAbove2 } from "../sys/fds.ts";
-import { posixSpawn, processEnvironment } from "../sys/posix-spawn-deno.ts";
+import { posixSpawn, posixSpawnAvailable, processEnvironment } from "../sys/posix-spawn-deno.ts";
 import { signalProcessGroup } from "../sys/process-group.ts";
 import { forwardOutput, launcherOutput } from "./output-forwarder.ts";
 
@@ -80,7 +80,7 @@ export function spawnGenerationProcess(spec: GenerationSpec): GenerationProcess 
   const readOutput = spec.prefixOutput || spec.errorPattern !== undefined;
   // Under Deno, posix_spawn costs the launcher a fraction of node:child_process's fork
   // (posix-spawn-deno.ts); output that the launcher reads still needs node's pipes.
-  if (!readOutput && isDeno()) return spawnWithPosixSpawn(spec);
+  if (!readOutput && isDeno() && posixSpawnAvailable()) return spawnWithPosixSpawn(spec);
   const output = readOutput ? "pipe" : "inherit";
   const stdio: (number | "inherit" | "pipe" | "ignore")[] = ["ignore", output, output, ...spec.listeners.map((l) => l.fd)];
   const child = spawn("/bin/sh", ["-c", EXEC_WITH_LISTEN_PID, ...spec.argv], {

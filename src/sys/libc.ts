@@ -1,6 +1,6 @@
 /**
  * Typed libc calls for the launcher: sockets, socket options, netlink, pidfd. The only module
- * (with its two back ends) that touches FFI. Every failure throws a {@link SysError} naming the
+ * (with its two back ends, and posix-spawn-deno.ts for starting processes under Deno) that touches FFI. Every failure throws a {@link SysError} naming the
  * operation, e.g. `bind 0.0.0.0:8080: EADDRINUSE`.
  */
 import { SysError, Errno } from "./errno.ts";

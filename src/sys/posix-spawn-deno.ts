@@ -71,6 +71,25 @@ function libc(): any {
   return symbols;
 }
 
+let available: boolean | undefined;
+
+/**
+ * Whether this libc can start a process the way {@link posixSpawn} does: `POSIX_SPAWN_SETSID`
+ * needs glibc 2.26 or later. Checked once; false sends the caller back to node:child_process.
+ */
+export function posixSpawnAvailable(): boolean {
+  if (available !== undefined) return available;
+  try {
+    const lib = libc();
+    const attributes = new Uint8Array(OPAQUE_BYTES);
+    available = lib.posix_spawnattr_init(attributes) === 0 && lib.posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSID) === 0;
+    lib.posix_spawnattr_destroy(attributes);
+  } catch {
+    available = false; // no such symbol: not glibc
+  }
+  return available;
+}
+
 const encoder = new TextEncoder();
 const cString = (text: string) => encoder.encode(`${text}\0`);
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeWaitStatus, posixSpawn } from "../../../src/sys/posix-spawn-deno.ts";
+import { decodeWaitStatus, posixSpawn, posixSpawnAvailable } from "../../../src/sys/posix-spawn-deno.ts";
 import { C, close, socket } from "../../../src/sys/libc.ts";
 import { closeOnExecAbove2 } from "../../../src/sys/fds.ts";
 
@@ -40,6 +40,10 @@ function socketInode(fd: number): string {
 }
 
 describe("posixSpawn", () => {
+  test("glibc here starts a process in a session of its own (POSIX_SPAWN_SETSID, glibc ≥ 2.26)", { skip: NOT_DENO }, () => {
+    assert.equal(posixSpawnAvailable(), true);
+  });
+
   test("exit codes and the signal that killed it", { skip: NOT_DENO }, async () => {
     assert.deepEqual((await run("exit 7")).exit, { code: 7, signal: null });
     assert.deepEqual((await run("exit 0")).exit, { code: 0, signal: null });
