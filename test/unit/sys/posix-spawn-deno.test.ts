@@ -3,7 +3,8 @@
  * processes: exit codes and signals, the listeners as fds 3, 4, … even when a source fd is itself
  * one of the targets, nothing else inherited, a session of its own, every signal at its default
  * and none blocked, stdin from /dev/null. Under Bun the module is not used (Bun's own spawn is
- * posix_spawn already), so these skip there, saying so.
+ * posix_spawn already), so scripts/test.ts runs this file in the Deno pass only; run by hand under
+ * Bun, its Deno tests skip, saying so.
  */
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
