@@ -198,8 +198,8 @@ export function costSection(options: { root: string; bun: string; deno: string }
       const data: Record<string, Record<string, number>> = {};
       const wanted = flavours.filter((flavour) => ctx.wanted(`cost ${flavour.name}`));
       // Every no-load figure before any load: a load leaves its TIME_WAIT sockets in the kernel's
-      // established hash for 60 s, and each sock_diag dump of an upgrade walks them (measured: the
-      // second flavour's per-upgrade figure 5 ms higher when it ran after the first one's load).
+      // established hash for 60 s, and each sock_diag dump of an upgrade walks them (measured: a
+      // `deno run` launcher's upgrade cost 13–14 ms of CPU before a load, 19–21 ms right after one).
       const quiet = new Map<Flavour, Record<string, number>>();
       for (const flavour of wanted) {
         ctx.log(`cost: ${flavour.name}`);
