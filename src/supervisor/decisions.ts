@@ -47,6 +47,7 @@ export async function rollback(upgrades: Upgrades, host: UpgradeHost, progress: 
   if (!host.parking.current) throw new UsageError(`nothing to roll back: ${NOTHING}; reuse-run upgrade --cmd … starts the old version again`);
   const serving = host.registry.serving?.number;
   return upgrades.queue.submit(true, serving, (message) => progress("queued", message), async (current) => {
+    await upgrades.awaitDepartures(progress, current.abort.signal);
     const parked = host.parking.take();
     const newer = host.registry.serving;
     if (!parked || !newer || newer === parked) throw new UsageError(`nothing to roll back: ${NOTHING}`);

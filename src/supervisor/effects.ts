@@ -29,8 +29,11 @@ export interface UpgradeOwner extends CanaryOwner {
   promote(old: Generation, next: Generation): void;
   /** A generation that did not take over: `failed`, and forgotten once it has exited. */
   discard(generation: Generation): void;
-  /** The retired generation has exited: orphans of its sockets are removed, the program re-pointed. */
-  afterRetired(generation: Generation): Promise<void>;
+  /**
+   * Sends `generation` the stop signal and lets it finish in the background (SIGKILL after the drain
+   * timeout); once it has exited, orphans of its sockets are removed and the program re-pointed.
+   */
+  retire(generation: Generation): void;
   /** Closes the launcher's copies of `listeners` and drops them from the steering model. */
   closeAll(listeners: readonly Listener[]): void;
   /** Every listening socket of `generation` (its listeners, and in self-bind mode what its processes hold now). */
@@ -118,9 +121,7 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
         env.closeListener(listener);
       }
     },
-    retire: (generation) => {
-      void generation.stop(options.stopSignal, options.drainTimeoutMs).then(() => owner.afterRetired(generation));
-    },
+    retire: (generation) => owner.retire(generation),
     waitListenersGone: async (generation, deadline) =>
       shared !== undefined || env.waitListenersGone(generation.listeners, deadline, (member) => setup.steering?.leave(member), abort),
     rollback: async (generation, reason) => {

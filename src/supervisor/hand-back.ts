@@ -38,7 +38,7 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
   ports.demote(from, to);
   ports.retire(from);
   const gone = await ports.waitListenersGone(from, ports.now() + timeoutMs);
-  if (!gone && !ports.aborted()) report.warnings.push(`generation ${from.number} still had its listener open ${formatDuration(timeoutMs)} after the stop signal; it gets no new connections, and is killed after the drain timeout`);
+  if (!gone && !ports.aborted()) report.warnings.push(`generation ${from.number} still had its listener open ${formatDuration(timeoutMs)} after the stop signal; it gets no new connections, is killed at the drain timeout, and an upgrade that steers waits until it has closed it`);
   report.retireMs = ports.now() - retireAt;
   report.totalMs = ports.now() - start;
   ports.pointAt(to); // membership changed: indexes moved (the last member takes the leaver's slot)

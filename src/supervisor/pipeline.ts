@@ -172,7 +172,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     this.ports.promote(this.old, next);
     this.ports.retire(this.old);
     const gone = await this.ports.waitListenersGone(this.old, this.ports.now() + this.handoffTimeoutMs);
-    if (!gone && !this.ports.aborted()) this.report.warnings.push(`generation ${this.old.number} still had its listener open ${formatDuration(this.handoffTimeoutMs)} after the stop signal; it gets no new connections, and is killed after the drain timeout`);
+    if (!gone && !this.ports.aborted()) this.report.warnings.push(`generation ${this.old.number} still had its listener open ${formatDuration(this.handoffTimeoutMs)} after the stop signal; it gets no new connections, is killed at the drain timeout, and an upgrade that steers waits until it has closed it`);
     this.report.retireMs = this.ports.now() - retireAt;
   }
 

@@ -27,6 +27,7 @@ import type { CanaryStatus, StatusSnapshot } from "./status.ts";
 import { supervisorStatus } from "./status-sources.ts";
 import type { ReleasePolicy } from "../config/release-policy.ts";
 import { Parking } from "./parking.ts";
+import { Retirements, type Departure } from "./departures.ts";
 
 export type { ProgressSink } from "./effects.ts";
 export type { SupervisorSetup } from "./setup.ts";
@@ -50,6 +51,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
   readonly sharedListeners?: Listener[];
   readonly startedAt: number;
   private stopping = false;
+  private readonly retirements = new Retirements();
 
   constructor(private readonly setup: SupervisorSetup) {
     this.options = setup.options;
@@ -120,7 +122,6 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
   upgrade(argv: string[] | undefined, queue: boolean, progress: ProgressSink, override?: Partial<ReleasePolicy>): Promise<UpgradeReport> {
     return this.upgrades.request(argv, queue, progress, override);
   }
-
 
   /** Stops every generation gracefully (stop signal, SIGKILL after the drain timeout), aborting an upgrade first; `immediate` kills at once. */
   async stop(reason: string, immediate = false): Promise<void> {
@@ -200,7 +201,11 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
 
   retire(generation: Generation): void {
     if (generation.state === "serving") generation.transition("draining", this.env.now());
-    void generation.stop(this.options.stopSignal, this.options.drainTimeoutMs).then(() => this.afterRetired(generation));
+    this.retirements.track(generation, this.env.now(), generation.stop(this.options.stopSignal, this.options.drainTimeoutMs).then(() => this.afterRetired(generation)));
+  }
+
+  departures(): Departure[] {
+    return this.retirements.departures((member) => this.steering?.has(member) ?? false);
   }
 
   promote(old: Generation, next: Generation): void {
@@ -237,7 +242,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     this.registry.forget(generation);
   }
 
-  async afterRetired(generation: Generation): Promise<void> {
+  private async afterRetired(generation: Generation): Promise<void> {
     // Past the drain timeout its group is dead; anything still holding its sockets is an orphan.
     if (!this.setup.shared) {
       await this.env.removeOrphans(this.socketsOf(generation)).then((report) => this.orphans.note(generation, report),

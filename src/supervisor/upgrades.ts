@@ -20,6 +20,7 @@ import { CanaryControl } from "./canary-control.ts";
 import { UpgradeStats } from "./upgrade-stats.ts";
 import type { Parking } from "./parking.ts";
 import type { Generation } from "./generation.ts";
+import { awaitDepartures, type Departure } from "./departures.ts";
 
 /** What upgrades need of the supervisor that owns the generations. */
 export interface UpgradeHost extends UpgradeOwner {
@@ -38,8 +39,8 @@ export interface UpgradeHost extends UpgradeOwner {
   log(line: string): void;
   /** The generation parked by `--keep-old`, if any. */
   readonly parking: Parking;
-  /** Sends the stop signal to `generation` and lets it finish in the background (SIGKILL after the drain timeout). */
-  retire(generation: Generation): void;
+  /** Retired generations whose listeners may still be in their groups. */
+  departures(): Departure[];
 }
 
 /** The upgrade running now with a canary: its decision channel, and its outcome once it ends. */
@@ -106,6 +107,7 @@ export class Upgrades {
     try {
       // The next upgrade ends the window of a parked generation: it retires first.
       await this.retireParked("the next upgrade begins", sink);
+      await this.awaitDepartures(sink, current.abort.signal);
       // Self-bind: a worker that bound after the generation was found ready is in its group too;
       // a drain that does not know its socket would let the connections queued there be reset.
       host.adoptListeners(old);
@@ -143,6 +145,25 @@ export class Upgrades {
       host.service.ready();
       host.reportServing();
     }
+  }
+
+  /**
+   * Before a handoff that steers: every retired generation's listener has left its group, so the
+   * steering indexes cannot move during it (departures.ts). Throws when the launcher stops meanwhile.
+   */
+  async awaitDepartures(progress: ProgressSink, abort: AbortSignal): Promise<void> {
+    const { host } = this;
+    const steering = host.steering;
+    if (!steering) return; // no program: a socket leaving only changes the hash
+    const { env } = host;
+    await awaitDepartures(host.departures(), {
+      now: () => env.now(),
+      waitListenersGone: (members, deadline, onGone, signal) => env.waitListenersGone(members, deadline, onGone, signal),
+      leave: (member) => steering.leave(member),
+      every: (ms, tick) => env.every(ms, tick),
+      progress,
+    }, { drainTimeoutMs: host.options.drainTimeoutMs, abort });
+    if (abort.aborted) throw new ReuseRunError("the launcher is stopping; no upgrade", { step: "upgrade" });
   }
 
   /** Retires the parked generation now (its window is over, `promote`, or the next upgrade); nothing when none is parked. */

@@ -14,7 +14,7 @@ import { parseListenAddress } from "../../src/config/listen-address.ts";
 import type { RunOptions } from "../../src/config/options.ts";
 import { STRAIGHT } from "../../src/config/release-policy.ts";
 import { UsageError } from "../../src/errors/reuse-run-error.ts";
-import type { HandoffContext, HandoffStrategy } from "../../src/handoff/strategy.ts";
+import type { GroupMember, HandoffContext, HandoffStrategy } from "../../src/handoff/strategy.ts";
 
 /** A generation's process that the test ends by hand (or that ends on SIGTERM/SIGKILL). */
 export class FakeProcess implements GenerationProcess {
@@ -167,8 +167,14 @@ export class FakeEnv implements SupervisorEnv {
     this.orphanChecks.push([...sockets]);
     return this.orphanReport;
   }
-  async waitListenersGone(): Promise<boolean> {
-    return true;
+  /** How waitListenersGone() answers (default: every member gone at once), and what it was asked. */
+  listenersGone?: (members: readonly GroupMember[], deadline: number, abort?: AbortSignal) => Promise<boolean>;
+  readonly goneWaits: { members: GroupMember[]; deadline: number }[] = [];
+  async waitListenersGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void, abort?: AbortSignal): Promise<boolean> {
+    this.goneWaits.push({ members: [...members], deadline });
+    const gone = this.listenersGone ? await this.listenersGone(members, deadline, abort) : true;
+    if (gone) for (const member of members) onGone(member);
+    return gone;
   }
   counters(): Record<string, number> {
     return {};

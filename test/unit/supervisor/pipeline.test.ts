@@ -233,7 +233,7 @@ test("pipeline: a listener that stays open after the stop signal is a warning, a
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
   assert.equal(report.ok, true);
   assert.deepEqual(calls, FULL);
-  assert.deepEqual(report.warnings, ["generation 1 still had its listener open 2.0 s after the stop signal; it gets no new connections, and is killed after the drain timeout"]);
+  assert.deepEqual(report.warnings, ["generation 1 still had its listener open 2.0 s after the stop signal; it gets no new connections, is killed at the drain timeout, and an upgrade that steers waits until it has closed it"]);
 });
 
 test("pipeline: a release that fails after the handoff is a warning; the upgrade stands and steering moves to the new generation", async () => {
