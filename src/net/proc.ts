@@ -174,34 +174,3 @@ export function epollWatchedInodes(pid: number, files: OpenFiles = openFiles(pid
   }
   return inodes;
 }
-
-/** accept(2) and accept4(2) syscall numbers on this architecture, for /proc/<pid>/task/<tid>/syscall. */
-const ACCEPT_SYSCALLS: Record<string, number[]> = { x64: [43, 288], arm64: [202, 242] };
-
-function taskIds(pid: number): string[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return [];
-  }
-}
-
-/**
- * fds on which a thread of `pid` is blocked in accept(), from `/proc/<pid>/task/<tid>/syscall`
- * (syscall number, then the fd as first argument). Needs ptrace access (same uid or root); empty
- * when unreadable.
- */
-export function blockedAcceptFds(pid: number): Set<number> {
-  const fds = new Set<number>();
-  const numbers = ACCEPT_SYSCALLS[process.arch] ?? [];
-  for (const tid of taskIds(pid)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/syscall`, "utf8").trim().split(" ");
-      if (numbers.includes(Number(fields[0])) && fields[1] !== undefined) fds.add(Number(fields[1]));
-    } catch {
-      // thread gone or not ours to inspect
-    }
-  }
-  return fds;
-}
-

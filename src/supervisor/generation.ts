@@ -68,7 +68,7 @@ export class Generation {
   readonly process: GenerationProcess;
   /** When it became ready (ms since the epoch). */
   readyAt?: number;
-  /** How readiness was decided ("READY=1", "accepting (epoll/accept)", "delay 1 s", …). */
+  /** How readiness was decided ("READY=1", "accepting (epoll/poll/accept)", "delay 1 s", …). */
   readyVia?: string;
   /** READY=1 arrived on the launcher's notify socket from one of its processes. */
   notifiedReady = false;

@@ -1,9 +1,11 @@
 /**
  * What readiness reads of a real generation: its process tree's epoll registrations and threads
- * blocked in accept() (/proc), and in self-bind mode the sockets it has bound (sock_diag + /proc).
+ * blocked in accept(), select() or poll() on a listener (/proc), and in self-bind mode the sockets
+ * it has bound (sock_diag + /proc).
  */
 import type { RunOptions } from "../config/options.ts";
-import { openFiles, processTree, walkProcessTree, epollWatchedInodes, socketInodesOf, blockedAcceptFds, type OpenFiles } from "../net/proc.ts";
+import { openFiles, processTree, walkProcessTree, epollWatchedInodes, socketInodesOf, type OpenFiles } from "../net/proc.ts";
+import { connectionWaitFds } from "../net/blocked-waits.ts";
 import type { Generation } from "./generation.ts";
 import type { ReadinessTarget } from "./readiness.ts";
 import { discoverListeners, describeMissing, type Discovery } from "./self-bind.ts";
@@ -53,7 +55,7 @@ export function readinessTarget(generation: Generation, options: Pick<RunOptions
         const files = filesOf(pid);
         for (const inode of epollWatchedInodes(pid, files)) acceptingInodes.add(inode);
         if (!served()) {
-          const blocked = blockedAcceptFds(pid);
+          const blocked = connectionWaitFds(pid);
           if (blocked.size > 0) {
             for (const [inode, fd] of socketInodesOf(pid, files)) if (blocked.has(fd)) acceptingInodes.add(inode);
           }
@@ -66,7 +68,7 @@ export function readinessTarget(generation: Generation, options: Pick<RunOptions
       const missing = options.selfBind ? missingReason() : undefined;
       if (missing) return missing;
       const labels = (options.selfBind ? lastDiscovery!.listeners : generation.listeners).map((l) => l.address.label);
-      return `listener(s) ${labels.join(", ")} not yet accepting in generation ${generation.number} (no epoll registration, no accept, no READY=1)`;
+      return `listener(s) ${labels.join(", ")} not yet accepting in generation ${generation.number} (in no epoll set, select, poll or accept)`;
     },
     exitHint: options.selfBind ? missingReason : undefined,
   };

@@ -15,7 +15,8 @@ import { encodeSockaddr } from "../../src/net/sockaddr.ts";
 import { acceptQueue } from "../../src/net/tcp-info.ts";
 import { listeningSockets, synRecvRequests, halfOpenOlderThan, useByFamilyDumps, dumpTcp, lookupTcp, TcpState } from "../../src/net/sock-diag.ts";
 import { attachSteering, detachSteering, ReuseportGroup } from "../../src/net/reuseport-steering.ts";
-import { processTree, socketInodesOf, epollWatchedInodes, blockedAcceptFds, isAlive, processState } from "../../src/net/proc.ts";
+import { processTree, socketInodesOf, epollWatchedInodes, isAlive, processState } from "../../src/net/proc.ts";
+import { blockedAcceptFds, connectionWaitFds } from "../../src/net/blocked-waits.ts";
 import { readCounters, counterDelta } from "../../src/net/kernel-counters.ts";
 import { readSysctl } from "../../src/sys/sysctl.ts";
 import { e2eSkipReason } from "../support/netns.ts";
@@ -359,6 +360,25 @@ describe("/proc readers and pidfd_getfd against a real server", () => {
       await stopChild(child);
     }
   });
+
+  // gunicorn's sync workers wait in select() (with a pipe of their own), Python's socketserver in poll().
+  for (const [how, wait] of [["select()", "select.select([s, r], [], [])"], ["poll()", "p = select.poll()\np.register(s, select.POLLIN)\np.register(r, select.POLLOUT)\np.poll()"]] as const) {
+    test(`connectionWaitFds sees a thread waiting in ${how} for a connection on the listener, and only on it`, { skip: NO_PYTHON }, async () => {
+      const script = "import os,select,socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
+        `s.bind(('127.0.0.1',37423))\ns.listen()\nr,w=os.pipe()\nprint('fd',s.fileno(),r,w,flush=True)\n${wait}\n`;
+      const child = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"], detached: true });
+      try {
+        const [, fd, pipeRead] = (await lineFrom(child, /fd (\d+) (\d+) (\d+)/)).map(Number);
+        await waitFor(how, () => connectionWaitFds(child.pid!).size > 0);
+        // select watches the pipe's read end for input too; poll only for output, which a read end never is.
+        const expected = how === "select()" ? [fd!, pipeRead!].sort((a, b) => a - b) : [fd!];
+        assert.deepEqual([...connectionWaitFds(child.pid!)].sort((a, b) => a - b), expected);
+        assert.equal(blockedAcceptFds(child.pid!).size, 0, "no thread is in accept()");
+      } finally {
+        await stopChild(child);
+      }
+    });
+  }
 });
 
 describe("kernel counters", () => {

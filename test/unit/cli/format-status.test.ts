@@ -6,7 +6,7 @@ import type { GenerationStatus, StatusSnapshot } from "../../../src/supervisor/s
 
 function generation(number: number, fields: Partial<GenerationStatus> = {}): GenerationStatus {
   return {
-    number, pid: 41000 + number, state: "serving", startedAt: "2024-05-01T10:00:00.000Z", uptimeMs: 80_000, readyVia: "accepting (epoll/accept)",
+    number, pid: 41000 + number, state: "serving", startedAt: "2024-05-01T10:00:00.000Z", uptimeMs: 80_000, readyVia: "accepting (epoll/poll/accept)",
     command: "node /srv/app/server.mjs --port-from-fd 3 --workers 4 --log-format json --some-very-long-option-name value",
     restarts: 0, errorLines: 0,
     listeners: [{ address: "127.0.0.1:8080", inode: 10 + number, listening: true, queue: 0, backlog: 4096 }], ...fields,
