@@ -33,7 +33,7 @@ test("status: each generation's row has WEIGHT, RSS, CPU, CONN, QUEUE and ERR un
     assert.equal(row.indexOf(value) + value.length, header.indexOf(title) + title.length, `${value} ends under ${title}`);
   }
   const detail = lines[lines.indexOf(header) + 2]!;
-  assert.match(detail, /^ {5}127\.0\.0\.1:8080 0\/4096 · ready: accepting \(epoll\/accept\) · node \/srv\/app/);
+  assert.match(detail, /^ {5}127\.0\.0\.1:8080 0\/4096 · ready: accepting \(epoll\/poll\/accept\) · node \/srv\/app/);
 });
 
 test("status: what the launcher does not know is a dash", () => {
