@@ -38,18 +38,25 @@ export interface ScenarioResult {
   reports: Record<string, any>[];
   launcherStderr: string;
   launcherExit: { code: number | null; signal: string | null };
+  /** Wall time of each phase, ms: what a slow or failed run spent its time on. */
+  phases?: { start: number; firstRequests: number; upgrades: number[]; loadStop: number; launcherStop: number };
 }
 
 /** Runs the scenario; always stops the load and the launcher. */
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const listen = options.listenArgs ?? ["--listen", `127.0.0.1:${options.port}`];
+  let mark = Date.now();
+  const lap = () => { const now = Date.now(); const ms = now - mark; mark = now; return ms; };
+  const phases: NonNullable<ScenarioResult["phases"]> = { start: 0, firstRequests: 0, upgrades: [], loadStop: 0, launcherStop: 0 };
   const launcher = await startLauncher(["--cmd", options.cmd ?? NODE_FIXTURE, ...listen, "--name", `s${options.port}`, ...options.launcherArgs], { env: options.env });
   let load: ReturnType<typeof startLoad> | undefined;
   const upgrades: CliResult[] = [];
   try {
     if (launcher.child.exitCode !== null) throw new Error(`launcher exited at start:\n${launcher.stderr()}`);
+    phases.start = lap();
     load = startLoad({ port: options.port, concurrency: options.concurrency ?? 200, keepalive: options.keepalive, durationMs: 300_000, progressMs: 200 });
     await load.waitForRequests(500, 20_000);
+    phases.firstRequests = lap();
     for (let i = 0; i < options.upgrades; i++) {
       if (options.viaSignal) {
         const before = (launcher.stderr().match(/serves alone|upgrade failed/g) ?? []).length;
@@ -63,16 +70,22 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       } else {
         upgrades.push(await launcher.cli(["upgrade", "--json"]));
       }
+      phases.upgrades.push(lap());
       await sleep(options.pauseMs ?? 150);
+      lap();
     }
     await options.whileRunning?.(launcher);
     // Let the last handoff's stragglers (SYN retransmits after a drop hold) finish under load.
     await sleep(300);
+    lap();
     const result = await load.stop();
     load = undefined;
+    phases.loadStop = lap();
     const reports = upgrades.map((u) => { try { return JSON.parse(u.stdout); } catch { return {}; } });
     await launcher.cleanup();
-    return { load: result, upgrades, reports, launcherStderr: launcher.stderr(), launcherExit: await launcher.exited };
+    const launcherExit = await launcher.exited;
+    phases.launcherStop = lap();
+    return { load: result, upgrades, reports, launcherStderr: launcher.stderr(), launcherExit, phases };
   } finally {
     if (load) await load.stop().catch(() => undefined);
     await launcher.cleanup();
@@ -91,10 +104,15 @@ export function setTcpMigrateReq(value: 0 | 1): void {
 export function describeRun(result: ScenarioResult): string {
   const l = result.load;
   const failedUpgrades = result.upgrades.filter((u) => u.code !== 0);
+  // The upgrades' warnings (a drain or retire that timed out) say which step a loss came from.
+  const warnings = [...new Set(result.reports.flatMap((r) => (r.warnings as string[] | undefined) ?? []))];
+  const p = result.phases;
   return `connections ${l.connections}, ok ${l.ok}, failed ${l.failed} ${JSON.stringify(l.failures)}, p99 ${l.latencyMs.p99} ms; ` +
     `upgrades ok ${result.upgrades.length - failedUpgrades.length}/${result.upgrades.length}` +
     (failedUpgrades.length ? `; first failure: ${failedUpgrades[0]!.stderr.trim().split("\n").pop()} ${failedUpgrades[0]!.stdout.slice(0, 400)}` : "") +
-    (l.errorSamples.length ? `; samples ${JSON.stringify(l.errorSamples.slice(0, 3))}` : "");
+    (l.errorSamples.length ? `; samples ${JSON.stringify(l.errorSamples.slice(0, 3))}` : "") +
+    (warnings.length ? `; warnings: ${warnings.join(" | ")}` : "") +
+    (p ? `; ms: start ${p.start}, first requests ${p.firstRequests}, upgrades [${p.upgrades.join(",")}], load stop ${p.loadStop}, launcher stop ${p.launcherStop}` : "");
 }
 
 /** `reuse-run status --json` of a launcher, parsed. */
