@@ -24,17 +24,8 @@ const POLL_READ = 0x1 | 0x40;
 /** More than any server watches (select: 524,288 fds; poll: 8,192 entries). */
 const MAX_BYTES = 64 * 1024;
 
-/** The fds on which a thread of `pid` is blocked in accept(). */
-export function blockedAcceptFds(pid: number): Set<number> {
-  return waitedFds(pid, false);
-}
-
 /** The fds on which a thread of `pid` waits for a connection: accept(), or select()/poll() for input. */
 export function connectionWaitFds(pid: number): Set<number> {
-  return waitedFds(pid, true);
-}
-
-function waitedFds(pid: number, polled: boolean): Set<number> {
   const fds = new Set<number>();
   const numbers = SYSCALLS[process.arch];
   if (!numbers) return fds;
@@ -44,8 +35,8 @@ function waitedFds(pid: number, polled: boolean): Set<number> {
       const call = blockedCall(pid, tid);
       if (!call) continue;
       if (numbers.accept.includes(call.nr)) fds.add(call.args[0]!);
-      else if (polled && numbers.select.includes(call.nr)) for (const fd of selectReadFds(memory, call.args)) fds.add(fd);
-      else if (polled && numbers.poll.includes(call.nr)) for (const fd of pollReadFds(memory, call.args)) fds.add(fd);
+      else if (numbers.select.includes(call.nr)) for (const fd of selectReadFds(memory, call.args)) fds.add(fd);
+      else if (numbers.poll.includes(call.nr)) for (const fd of pollReadFds(memory, call.args)) fds.add(fd);
     }
   } finally {
     memory.close();

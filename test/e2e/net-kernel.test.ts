@@ -16,7 +16,7 @@ import { acceptQueue } from "../../src/net/tcp-info.ts";
 import { listeningSockets, synRecvRequests, halfOpenOlderThan, useByFamilyDumps, dumpTcp, lookupTcp, TcpState } from "../../src/net/sock-diag.ts";
 import { attachSteering, detachSteering, ReuseportGroup } from "../../src/net/reuseport-steering.ts";
 import { processTree, socketInodesOf, epollWatchedInodes, isAlive, processState } from "../../src/net/proc.ts";
-import { blockedAcceptFds, connectionWaitFds } from "../../src/net/blocked-waits.ts";
+import { connectionWaitFds } from "../../src/net/blocked-waits.ts";
 import { readCounters, counterDelta } from "../../src/net/kernel-counters.ts";
 import { readSysctl } from "../../src/sys/sysctl.ts";
 import { e2eSkipReason } from "../support/netns.ts";
@@ -311,7 +311,7 @@ describe("/proc readers and pidfd_getfd against a real server", () => {
       assert.ok(fd !== undefined, "the listener inode is among the child's fds");
       assert.ok(!socketInodesOf(child.pid!).has(row.inode), "sh does not hold it");
       assert.ok(epollWatchedInodes(nodePid).has(row.inode), "libuv watches the listener with epoll");
-      assert.equal(blockedAcceptFds(nodePid).size, 0, "node never blocks in accept");
+      assert.equal(connectionWaitFds(nodePid).size, 0, "node waits in epoll, never in accept, select or poll");
 
       // The child's loop is blocked: connections stay queued; a duplicate sees the same queue.
       const pidfd = pidfdOpen(nodePid);
@@ -348,14 +348,14 @@ describe("/proc readers and pidfd_getfd against a real server", () => {
     assert.equal(processState(2 ** 22 + 1), undefined); // above pid_max: never a process
   });
 
-  test("blockedAcceptFds sees a thread sleeping in accept(), and on which fd", { skip: NO_PYTHON }, async () => {
+  test("connectionWaitFds sees a thread sleeping in accept(), and on which fd", { skip: NO_PYTHON }, async () => {
     const script = "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
       "s.bind(('127.0.0.1',37422))\ns.listen()\nprint('fd',s.fileno(),flush=True)\ns.accept()\n";
     const child = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"], detached: true });
     try {
       const fd = Number((await lineFrom(child, /fd (\d+)/))[1]);
-      await waitFor("accept()", () => blockedAcceptFds(child.pid!).size > 0);
-      assert.deepEqual([...blockedAcceptFds(child.pid!)], [fd]);
+      await waitFor("accept()", () => connectionWaitFds(child.pid!).size > 0);
+      assert.deepEqual([...connectionWaitFds(child.pid!)], [fd]);
     } finally {
       await stopChild(child);
     }
@@ -373,7 +373,6 @@ describe("/proc readers and pidfd_getfd against a real server", () => {
         // select watches the pipe's read end for input too; poll only for output, which a read end never is.
         const expected = how === "select()" ? [fd!, pipeRead!].sort((a, b) => a - b) : [fd!];
         assert.deepEqual([...connectionWaitFds(child.pid!)].sort((a, b) => a - b), expected);
-        assert.equal(blockedAcceptFds(child.pid!).size, 0, "no thread is in accept()");
       } finally {
         await stopChild(child);
       }
