@@ -27,7 +27,7 @@ function step(title: string, argv: string[]): boolean {
 }
 
 /** Counts leaf test cases in a JUnit file (Deno lists a describe() as a case too: skip containers). */
-function countJunit(path: string): { passed: number; failed: number; skipped: number; failures: string[] } {
+function countJunit(path: string): { passed: number; failed: number; skipped: number; failures: string[]; messages: string[] } {
   const xml = readFileSync(path, "utf8");
   const cases = [...xml.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)].map((m) => ({
     name: decode(/name="([^"]*)"/.exec(m[1]!)?.[1] ?? ""),
@@ -36,14 +36,25 @@ function countJunit(path: string): { passed: number; failed: number; skipped: nu
   }));
   const names = cases.map((c) => c.name);
   let passed = 0, failed = 0, skipped = 0;
-  const failures: string[] = [];
+  const failures: string[] = [], messages: string[] = [];
   for (const c of cases) {
     if (names.some((n) => n.startsWith(`${c.name} > `))) continue; // a describe() block, not a test
-    if (/<failure|<error/.test(c.body)) { failed++; failures.push(c.name); }
+    if (/<failure|<error/.test(c.body)) { failed++; failures.push(c.name); messages.push(failureText(c.body)); }
     else if (/<skipped/.test(c.body)) skipped++;
     else passed++;
   }
-  return { passed, failed, skipped, failures };
+  return { passed, failed, skipped, failures, messages };
+}
+
+/** Longest failure text the summary repeats: a CI log is often read from its tail only. */
+const FAILURE_TEXT_CHARS = 4000;
+
+/** What a failed case says (its message, else its body), on one line, cut to FAILURE_TEXT_CHARS. */
+function failureText(body: string): string {
+  const element = /<(?:failure|error)\b([^>]*?)(?:\/>|>([\s\S]*?)<\/(?:failure|error)>)/.exec(body);
+  const message = decode(/message="([^"]*)"/.exec(element?.[1] ?? "")?.[1] ?? "");
+  const text = (message || decode(element?.[2] ?? "")).replace(/&#10;|&#xA;/gi, " ").replace(/\s+/g, " ").trim();
+  return text.length > FAILURE_TEXT_CHARS ? `${text.slice(0, FAILURE_TEXT_CHARS)}…` : text;
 }
 
 function decode(text: string): string {
@@ -104,14 +115,20 @@ if (!only) {
 }
 let passed = 0, failed = typeOk ? 0 : 1, skipped = 0;
 const failures: string[] = typeOk ? [] : ["type-check"];
+const failureMessages: string[] = typeOk ? [] : [""];
 for (const runtime of ["bun", "deno"] as const) {
   if (only && only !== runtime) continue;
   const result = await runSuite(runtime);
   if (!result) { failed++; failures.push(`${runtime}: no results`); continue; }
   passed += result.passed; failed += result.failed; skipped += result.skipped;
   failures.push(...result.failures.map((f) => `${runtime}: ${f}`));
+  failureMessages.push(...result.messages);
 }
-if (failures.length) console.log(`\nfailed:\n  ${failures.join("\n  ")}`);
+if (failures.length) {
+  console.log(`\nfailed:\n  ${failures.join("\n  ")}`);
+  // Again with what each said, here at the end: the test's own output may be far above.
+  failures.forEach((name, i) => { if (failureMessages[i]) console.log(`\n${name}:\n  ${failureMessages[i]}`); });
+}
 if (skipped && process.env.CI) {
   console.log(`\n${skipped} test(s) skipped under CI: every test must run here (root, network namespaces` +
     `${missing.length ? `, and ${missing.join(", ")}, which could not be installed` : ""})`);
