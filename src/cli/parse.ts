@@ -33,7 +33,7 @@ const RUN_FLAGS = {
   listen: { type: "string", array: true, nargs: 1, describe: "address: 8080, :8080, 127.0.0.1:8080, [::1]:8080 (repeatable)" },
   backlog: { type: "string", requiresArg: true, describe: "listen backlog, 1 to 1000000 (capped by net.core.somaxconn)", default: undefined },
   "stop-signal": { type: "string", requiresArg: true, describe: "signal that asks a generation to finish (default SIGTERM)" },
-  "drain-timeout": { type: "string", requiresArg: true, describe: durationHelp("--drain-timeout", "time a stopping generation gets before SIGKILL", "30s") },
+  "drain-timeout": { type: "string", requiresArg: true, describe: durationHelp("--drain-timeout", "time a stopping generation gets before SIGKILL (steer: also how long its queue is waited for)", "30s") },
   "ready-timeout": { type: "string", requiresArg: true, describe: durationHelp("--ready-timeout", "time a new generation gets to become ready", "60s") },
   "handoff-timeout": { type: "string", requiresArg: true, describe: durationHelp("--handoff-timeout", "upper bound of the gate/drain/hold window", "2s") },
   restart: { type: "string", requiresArg: true, describe: "replace a generation that exits: on-failure (default), always, never" },

@@ -11,6 +11,7 @@ export function steerStrategy(withMigrate: boolean): HandoffStrategy {
   return {
     name: "steer",
     kernelMigrates: withMigrate,
+    steers: true,
     async available() {
       return { ok: true, note: withMigrate ? "with tcp_migrate_req=1" : undefined };
     },

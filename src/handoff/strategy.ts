@@ -56,6 +56,12 @@ export interface HandoffStrategy {
    * alone, `none`): waiting for its queue to empty would be pointless, so the pipeline skips the drain.
    */
   readonly drains?: boolean;
+  /**
+   * True when new connections reach the new generation during the drain (steering) instead of
+   * waiting in a hold: the drain may then wait for a slow old generation's queue past the handoff
+   * timeout at no cost to new clients, since stopping it would reset what it has queued.
+   */
+  readonly steers?: boolean;
   /** Removes leftovers tagged `tag` from a launcher that died mid-hold. Returns what was removed. */
   sweep(tag: string): Promise<string[]>;
   /** Stops new connections from reaching the old generation. */

@@ -70,7 +70,7 @@ export function canaryEffects(setup: CanaryEffectsSetup): CanaryPorts {
     wait: (ms) => control.wait(ms, env.after),
     showCanary: (state) => owner.showCanary(state),
     pointAt: (generation) => needSteering("rollback").pointAt(generation.listeners),
-    drainListeners: (generation, since, deadline) => env.drain(generation.listeners, since, deadline, false, abort),
+    drainListeners: (generation, window) => env.drain(generation.listeners, window, false, abort),
     demote: (from, to) => owner.demote(from, to),
     park: (old, next, ms) => owner.park(old, next, ms),
   };

@@ -4,13 +4,16 @@
  * Never /proc/net/tcp: it takes tens of milliseconds under load and blocks the loop.
  */
 import type { GroupMember } from "../handoff/strategy.ts";
-import type { DrainResult } from "./pipeline.ts";
+import type { DrainResult, DrainWindow } from "./pipeline.ts";
+import { LATE_DRAIN_REPORT_MS } from "./upgrade-ports.ts";
 import { acceptQueue } from "../net/tcp-info.ts";
 import { listeningSockets, halfOpenOlderThan } from "../net/sock-diag.ts";
 import { backoff } from "./backoff.ts";
 
-/** The accept queue (TCP_INFO on a copy of the listener: cheap) is read every 1 ms. */
+/** The accept queue (TCP_INFO on a copy of the listener: cheap) is read every 1 ms… */
 const POLL_MS = 1;
+/** …and every 10 ms once the handoff timeout is over: a generation that slow is not 1 ms from done. */
+const LATE_POLL_MS = 10;
 /** The half-open count (a SYN_RECV dump: dear, backoff.ts) first 1 ms after the previous look, then up to 16 ms apart. */
 const FIRST_HALF_OPEN_MS = 1;
 const MAX_HALF_OPEN_MS = 16;
@@ -49,22 +52,26 @@ function halfOpenOn(members: readonly GroupMember[], ageMs: number): number {
 /**
  * Waits until the old listeners' accept queues are empty and no half-open request older than the
  * gate remains (a handshake that started on the old listener completes into its queue even after
- * the gate). With kernel migration only the queue matters.
+ * the gate). With kernel migration only the queue matters. Half-open requests are waited for until
+ * `window.deadline`; a queue that is not empty then, until `window.queueDeadline`.
  */
-export async function drainOldListeners(oldMembers: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean, signal?: AbortSignal): Promise<DrainResult> {
+export async function drainOldListeners(oldMembers: readonly GroupMember[], window: DrainWindow, kernelMigrates: boolean, signal?: AbortSignal): Promise<DrainResult> {
+  const { gateAt, deadline, queueDeadline } = window;
   const queuedAtGate = queuedOn(oldMembers);
   const halfOpenAtGate = kernelMigrates ? 0 : halfOpenOn(oldMembers, 0);
   let halfOpen = halfOpenAtGate;
   const halfOpenInterval = backoff(FIRST_HALF_OPEN_MS, MAX_HALF_OPEN_MS);
   let halfOpenLookAt = 0;
+  let lateReportAt = deadline;
   for (;;) {
     let queued = queuedOn(oldMembers);
+    const late = Date.now() >= deadline;
     // The SYN_RECV dump walks the kernel's whole established hash (milliseconds on a busy host):
     // ask only once the queue is empty, and less often the longer a handshake stays pending (one
     // that is not over within a few ms waits for a retransmit, a second away). A request that
     // completes moves from half-open into the queue, so the queue is read again after the
     // half-open count reaches 0.
-    if (queued === 0 && Date.now() >= halfOpenLookAt) {
+    if (queued === 0 && (Date.now() >= halfOpenLookAt || late)) {
       // Never the gate's own count: a SYN still in the softirq on another core while that dump
       // walked (milliseconds under load) may have become a request on the old listener since.
       halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
@@ -74,8 +81,17 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], gate
       }
       halfOpenLookAt = Date.now() + halfOpenInterval();
     }
-    if (Date.now() >= deadline || signal?.aborted) return { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
-    await sleep(POLL_MS);
+    const incomplete = { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
+    if (signal?.aborted) return incomplete;
+    if (late) {
+      // Past the handoff timeout only a queue is worth more time: half-open requests that old are retransmitting clients.
+      if (queued === 0 || Date.now() >= queueDeadline) return incomplete;
+      if (Date.now() >= lateReportAt) {
+        window.onLate?.(queued);
+        lateReportAt = Date.now() + LATE_DRAIN_REPORT_MS;
+      }
+    }
+    await sleep(late ? LATE_POLL_MS : POLL_MS);
   }
 }
 

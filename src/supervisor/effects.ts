@@ -111,7 +111,7 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
       log: (line) => progress("handoff", line),
       steering: steering ? { pointAt: (which) => steering.pointAt(which === "old" ? old.listeners : next.listeners) } : undefined,
     }),
-    drain: (context, gateAt, deadline, kernelMigrates) => env.drain(context.oldMembers, gateAt, deadline, kernelMigrates, abort),
+    drain: (context, window, kernelMigrates) => env.drain(context.oldMembers, window, kernelMigrates, abort),
     settle: (old, deadline) => env.settle(old, deadline, abort),
     aborted: () => abort.aborted,
     closeLauncherCopies: (generation) => {

@@ -9,7 +9,7 @@ import type { GroupMember } from "../handoff/strategy.ts";
 import type { Listener } from "../net/listener.ts";
 import type { Generation, GenerationProcess } from "./generation.ts";
 import type { GenerationSpec } from "./generation-process.ts";
-import type { DrainResult, SettleResult } from "./pipeline.ts";
+import type { DrainResult, DrainWindow, SettleResult } from "./pipeline.ts";
 import type { Discovery } from "./self-bind.ts";
 import type { OrphanReport, OwnedSocket } from "./orphans.ts";
 import type { Sticky } from "../config/release-policy.ts";
@@ -75,8 +75,8 @@ export interface SupervisorEnv {
   isProcessAlive(pid: number): boolean;
   /** Kernel figures per listening inode (empty when sock_diag cannot be read). */
   listenerFigures(): Map<number, ListenerFigures>;
-  /** Waits until the old listeners' accept queues (and old half-open requests) are empty. */
-  drain(members: readonly GroupMember[], gateAt: number, deadline: number, kernelMigrates: boolean, abort?: AbortSignal): Promise<DrainResult>;
+  /** Waits until the old listeners' accept queues (and old half-open requests) are empty, within `window`. */
+  drain(members: readonly GroupMember[], window: DrainWindow, kernelMigrates: boolean, abort?: AbortSignal): Promise<DrainResult>;
   /** Waits until `generation`'s accepted connections on the listen ports have no unread bytes (see settle.ts). */
   settle(generation: Generation, deadline: number, abort?: AbortSignal): Promise<SettleResult>;
   /** Resolves true once none of `members` listens any more (false at the deadline or on abort); `onGone` for each as it goes. */

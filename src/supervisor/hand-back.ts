@@ -27,7 +27,7 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
     return report;
   }
   const deadline = movedAt + timeoutMs;
-  const drain = await ports.drainListeners(from, movedAt, deadline);
+  const drain = await ports.drainListeners(from, { gateAt: movedAt, deadline, queueDeadline: deadline });
   report.drainMs = ports.now() - movedAt;
   if (!drain.complete && drain.queuedLeft > 0) report.warnings.push(`generation ${from.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(timeoutMs)} (is it accepting?)`);
   const settle = await ports.settle(from, deadline);

@@ -13,7 +13,7 @@ import type { DrainResult, PipelineGeneration, UpgradePorts } from "./upgrade-po
 import { runCanary } from "./canary.ts";
 import { handBack } from "./hand-back.ts";
 
-export type { DrainResult, PipelineGeneration, SettleResult, UpgradePorts } from "./upgrade-ports.ts";
+export type { DrainResult, DrainWindow, PipelineGeneration, SettleResult, UpgradePorts } from "./upgrade-ports.ts";
 
 /** Runs one upgrade from `old` to a new generation. Resolves with the report, or throws {@link UpgradeFailedError}. */
 export async function runUpgrade<G extends PipelineGeneration>(
@@ -23,8 +23,9 @@ export async function runUpgrade<G extends PipelineGeneration>(
   argv: string[] | undefined,
   handoffTimeoutMs: number,
   policy: ReleasePolicy = STRAIGHT,
+  drainTimeoutMs = handoffTimeoutMs,
 ): Promise<UpgradeReport> {
-  const run = new UpgradeRun(ports, strategy, old, handoffTimeoutMs, policy);
+  const run = new UpgradeRun(ports, strategy, old, handoffTimeoutMs, policy, drainTimeoutMs);
   const next = await run.spawn(argv);
   await run.ready(next);
   await run.canary(next);
@@ -42,8 +43,11 @@ class UpgradeRun<G extends PipelineGeneration> {
   private readonly countersBefore: Record<string, number>;
   private readyAt = 0;
   private gateAt = 0;
+  /** When the drain ended: a drain kept past the handoff timeout by a queue gives settle a window of its own. */
+  private drainedAt = 0;
 
-  constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number, private readonly policy: ReleasePolicy) {
+  constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number, private readonly policy: ReleasePolicy,
+    private readonly drainTimeoutMs: number) {
     this.start = ports.now();
     this.countersBefore = ports.counters();
     this.report = { ok: false, from: old.number, to: old.number + 1, strategy: strategy.name, totalMs: 0, kernel: {}, warnings: [] };
@@ -116,13 +120,22 @@ class UpgradeRun<G extends PipelineGeneration> {
     return context;
   }
 
-  /** 5. drain — N accepts what is queued and what was half-open at the gate. */
+  /**
+   * 5. drain — N accepts what is queued and what was half-open at the gate. Where new connections
+   * are steered to N+1 (not held) and the kernel does not migrate N's queue, a queue still there at
+   * the handoff timeout is waited for up to the drain timeout: N's stop would reset it.
+   */
   async drain(next: G, context: HandoffContext): Promise<void> {
     const { report, strategy, old } = this;
+    const patient = strategy.steers === true && strategy.kernelMigrates !== true;
+    const queueWaitMs = patient ? Math.max(this.handoffTimeoutMs, this.drainTimeoutMs) : this.handoffTimeoutMs;
+    const onLate = (queued: number) => this.ports.progress("drain", `generation ${old.number} still has ${queued} connection(s) queued ${formatDuration(this.ports.now() - this.gateAt)} after the gate (is it accepting?); ` +
+      `new connections go to generation ${next.number}; waiting up to ${formatDuration(queueWaitMs)} (--drain-timeout), since its stop would reset them`);
     const drain: DrainResult = strategy.drains === false
       ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
-      : await this.ports.drain(context, this.gateAt, this.deadline, strategy.kernelMigrates === true);
-    report.drainMs = this.ports.now() - this.gateAt;
+      : await this.ports.drain(context, { gateAt: this.gateAt, deadline: this.deadline, queueDeadline: this.gateAt + queueWaitMs, onLate }, strategy.kernelMigrates === true);
+    this.drainedAt = this.ports.now();
+    report.drainMs = this.drainedAt - this.gateAt;
     report.queuedAtGate = drain.queuedAtGate;
     report.halfOpenAtGate = drain.halfOpenAtGate;
     // It died while connections were being steered to it: give the traffic back to N at once.
@@ -134,7 +147,9 @@ class UpgradeRun<G extends PipelineGeneration> {
     const timeout = formatDuration(this.handoffTimeoutMs);
     if (!drain.complete && drain.queuedLeft > 0) {
       report.queuedLeft = drain.queuedLeft;
-      report.warnings.push(`generation ${old.number} still had ${drain.queuedLeft} connection(s) queued after ${timeout} (is it accepting?); they are reset when it closes${strategy.kernelMigrates ? " unless the kernel migrates them" : ""}`);
+      report.warnings.push(`generation ${old.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(queueWaitMs)} (is it accepting?); they are reset when it closes${strategy.kernelMigrates ? " unless the kernel migrates them" : ""}`);
+    } else if (report.drainMs > this.handoffTimeoutMs && drain.queuedLeft === 0 && drain.halfOpenLeft === 0) {
+      report.warnings.push(`generation ${old.number} took ${formatDuration(report.drainMs)} to accept what it had queued, more than --handoff-timeout ${timeout} (was it stalled?); new connections went to generation ${next.number} meanwhile`);
     }
     if (!drain.complete && drain.halfOpenLeft > 0) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${timeout} (retransmitting clients?)`);
     this.ports.progress("drain", `generation ${old.number} drained ${drain.queuedAtGate} queued connection(s) in ${formatDuration(report.drainMs)}`);
@@ -147,7 +162,9 @@ class UpgradeRun<G extends PipelineGeneration> {
   async settle(next: G, context: HandoffContext): Promise<void> {
     if (this.strategy.drains === false) return;
     const begun = this.ports.now();
-    const settle = await this.ports.settle(this.old, this.deadline);
+    // After a drain kept past the handoff timeout, N reads as slowly as it accepted: a window of its own.
+    const deadline = this.drainedAt > this.deadline ? this.drainedAt + this.handoffTimeoutMs : this.deadline;
+    const settle = await this.ports.settle(this.old, deadline);
     this.report.settled = settle.settled;
     this.report.settleMs = this.ports.now() - begun;
     await this.abortCheck(next, context, "settle");
@@ -196,7 +213,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     return report;
   }
 
-  /** The end of the gate's window: drain and settle share it. */
+  /** The end of the gate's window: drain and settle share it (settle gets one of its own after a drain a queue kept past it). */
   private get deadline(): number {
     return this.gateAt + this.handoffTimeoutMs;
   }

@@ -27,6 +27,27 @@ export interface DrainResult {
   halfOpenLeft: number;
 }
 
+/**
+ * How long a drain may wait. The handoff timeout bounds the wait for half-open requests, and for
+ * the queue where new connections are held meanwhile; where they are steered to the new generation
+ * instead, a queue that is not empty yet is waited for until `queueDeadline` (the drain timeout):
+ * a generation stalled for a few seconds (a blocked worker, a starved CPU) then serves what it
+ * queued instead of having it reset by its stop.
+ */
+export interface DrainWindow {
+  /** When the gate closed: half-open requests at least this old are waited for. */
+  gateAt: number;
+  /** The end of the handoff timeout. */
+  deadline: number;
+  /** Until when a non-empty queue is waited for; `deadline` where new connections are held. */
+  queueDeadline: number;
+  /** Called while a queue keeps the drain past `deadline`: first then, then every {@link LATE_DRAIN_REPORT_MS}. */
+  onLate?(queued: number): void;
+}
+
+/** How often a drain kept past its handoff timeout by a queue says so. */
+export const LATE_DRAIN_REPORT_MS = 10_000;
+
 /** Result of letting the old generation read what its accepted connections sent. */
 export interface SettleResult {
   /** Accepted connections it waited for (unanswered, with an unread request or none received yet). */
@@ -48,7 +69,7 @@ export interface UpgradePorts<G extends PipelineGeneration> {
   /** The handoff context for moving traffic from `old` to `next`. */
   context(old: G, next: G): HandoffContext;
   /** Waits for the old listeners' accept queues (and old half-open requests) to empty. */
-  drain(context: HandoffContext, gateAt: number, deadline: number, kernelMigrates: boolean): Promise<DrainResult>;
+  drain(context: HandoffContext, window: DrainWindow, kernelMigrates: boolean): Promise<DrainResult>;
   /**
    * Waits until every connection `old` has accepted has had its waiting bytes read (kernel: its
    * established sockets on the port, in `old`'s process tree, with an empty receive queue). A
@@ -91,7 +112,7 @@ export interface UpgradePorts<G extends PipelineGeneration> {
   /** Every new connection to `generation` (one program swap). */
   pointAt(generation: G): void;
   /** Waits until `generation`'s accept queues are empty (and its half-open requests older than `since` done). */
-  drainListeners(generation: G, since: number, deadline: number): Promise<DrainResult>;
+  drainListeners(generation: G, window: DrainWindow): Promise<DrainResult>;
   /** `to` serves again, `from` drains (a canary or the generation rolled away from). */
   demote(from: G, to: G): void;
   /** `--keep-old`: `next` serves, `old` stays parked in its group with weight 0 for `ms`. */

@@ -119,7 +119,7 @@ export class Upgrades {
         options: host.options, env: host.env, owner: host, steering: host.steering, steer,
         shared: host.sharedListeners, argv: argv ?? old.argv, abort: current.abort.signal, progress: sink, policy, control,
       });
-      const report = await runUpgrade(effects, this.handoff.strategy, old, argv, host.options.handoffTimeoutMs, policy);
+      const report = await runUpgrade(effects, this.handoff.strategy, old, argv, host.options.handoffTimeoutMs, policy, host.options.drainTimeoutMs);
       report.strategyReason = this.handoff.reason;
       const foreign = host.foreignWarning();
       if (foreign) report.warnings.push(foreign);

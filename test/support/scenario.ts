@@ -28,6 +28,8 @@ export interface ScenarioOptions {
   viaSignal?: boolean;
   /** Called with the launcher before the load stops (extra assertions while it is up). */
   whileRunning?: (launcher: LauncherProcess) => Promise<void>;
+  /** Runs before each upgrade (`index` from 0), under load: e.g. stalls the serving generation. */
+  beforeUpgrade?: (launcher: LauncherProcess, index: number) => Promise<void>;
 }
 
 /** What a scenario run observed. */
@@ -58,6 +60,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await load.waitForRequests(500, 20_000);
     phases.firstRequests = lap();
     for (let i = 0; i < options.upgrades; i++) {
+      await options.beforeUpgrade?.(launcher, i);
       if (options.viaSignal) {
         const before = (launcher.stderr().match(/serves alone|upgrade failed/g) ?? []).length;
         const succeeded = (launcher.stderr().match(/serves alone/g) ?? []).length;

@@ -21,7 +21,7 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
   const calls: string[] = [];
   const progress: string[] = [];
   const rollbacks: string[] = [];
-  const drainArgs: { gateAt: number; deadline: number; kernelMigrates: boolean }[] = [];
+  const drainArgs: { gateAt: number; deadline: number; queueDeadline: number; kernelMigrates: boolean }[] = [];
   const goneDeadlines: number[] = [];
   const settleDeadlines: number[] = [];
   let clock = START;
@@ -40,9 +40,9 @@ function setup(overrides: Partial<UpgradePorts<FakeGen>> = {}, strategyOverrides
     waitReady: async () => { calls.push("ready"); advance(COST.ready); return "epoll"; },
     isAlive: () => true,
     context: (o, n) => { calls.push("context"); return context(o, n); },
-    drain: async (_context, gateAt, deadline, kernelMigrates) => {
+    drain: async (_context, { gateAt, deadline, queueDeadline }, kernelMigrates) => {
       calls.push("drain");
-      drainArgs.push({ gateAt, deadline, kernelMigrates });
+      drainArgs.push({ gateAt, deadline, queueDeadline, kernelMigrates });
       advance(COST.drain);
       kernel.ListenDrops += 2;
       return drained;
@@ -100,7 +100,7 @@ test("pipeline: steps run in order; launcher copies close before the old generat
   assert.deepEqual(progress, ["spawn", "ready", "gate", "drain", "settle", "release"]);
   // Clock: spawn 1010, ready 1110, gate 1113, drain 1153, settle 1158, retire 1159, gone 1179, release 1181.
   const gateAt = START + COST.spawn + COST.ready + COST.gate;
-  assert.deepEqual(drainArgs, [{ gateAt, deadline: gateAt + 2000, kernelMigrates: false }], "the drain is bounded by --handoff-timeout from the gate");
+  assert.deepEqual(drainArgs, [{ gateAt, deadline: gateAt + 2000, queueDeadline: gateAt + 2000, kernelMigrates: false }], "the drain is bounded by --handoff-timeout from the gate");
   assert.deepEqual(settleDeadlines, [gateAt + 2000], "the settle shares the drain's deadline: the gate's window is --handoff-timeout");
   assert.deepEqual(goneDeadlines, [gateAt + COST.drain + COST.settle + COST.retire + 2000], "the wait for the old listeners is bounded from the stop signal");
   assert.deepEqual(report, {
@@ -174,8 +174,8 @@ test("pipeline: an old queue that does not drain in time → the healthy new gen
 
 test("pipeline: with a strategy where the kernel migrates, an undrained queue is passed on and the warning says so", async () => {
   const { drainArgs, ports, strategy, old } = setup({
-    drain: async (_c, gateAt, deadline, kernelMigrates) => {
-      drainArgs.push({ gateAt, deadline, kernelMigrates });
+    drain: async (_c, { gateAt, deadline, queueDeadline }, kernelMigrates) => {
+      drainArgs.push({ gateAt, deadline, queueDeadline, kernelMigrates });
       return { queuedAtGate: 3, halfOpenAtGate: 0, complete: false, queuedLeft: 1, halfOpenLeft: 0 };
     },
   }, { kernelMigrates: true });
@@ -285,4 +285,48 @@ test("pipeline: an abort once the old generation has its stop signal finishes th
   assert.equal(report.ok, true, "the new generation serves; the stop then stops it gracefully");
   assert.deepEqual(calls.slice(-4), ["retire:1", "gone:1", "steer:new", "release"]);
   assert.deepEqual(report.warnings, [], "an aborted wait is not a listener left open");
+});
+
+test("pipeline: a queue still there at the handoff timeout is waited for up to --drain-timeout only where new connections are steered, not held or migrated", async () => {
+  const cases: [string, Partial<HandoffStrategy>, number, number][] = [
+    ["steer", { steers: true }, 30_000, 30_000],
+    ["steer, drain timeout shorter than the handoff timeout", { steers: true }, 500, 2000],
+    ["steer with tcp_migrate_req=1 (the kernel moves the queue on close)", { steers: true, kernelMigrates: true }, 30_000, 2000],
+    ["a hold (new connections wait behind it)", { name: "nft" }, 30_000, 2000],
+  ];
+  for (const [what, strategyOverrides, drainTimeoutMs, queueWaitMs] of cases) {
+    const { drainArgs, ports, strategy, old } = setup({}, strategyOverrides);
+    await runUpgrade(ports, strategy, old, undefined, 2000, undefined, drainTimeoutMs);
+    const { gateAt, deadline, queueDeadline } = drainArgs[0]!;
+    assert.equal(deadline, gateAt + 2000, `${what}: half-open requests are waited for until the handoff timeout`);
+    assert.equal(queueDeadline, gateAt + queueWaitMs, `${what}: the queue`);
+  }
+});
+
+test("pipeline: a drain a queue kept past the handoff timeout says so as it waits and in the report, and settle gets a window of its own", async () => {
+  const { calls, progress, settleDeadlines, ports, strategy, old } = setup({
+    drain: async (_context, window) => {
+      calls.push("drain");
+      // The old generation was stalled: the queue keeps the drain 5 s past the gate.
+      ports.now = ((at) => () => at)(window.gateAt + 2000);
+      window.onLate?.(12);
+      ports.now = ((at) => () => at)(window.gateAt + 5000);
+      return { queuedAtGate: 12, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
+    },
+  }, { steers: true });
+  const report = await runUpgrade(ports, strategy, old, undefined, 2000, undefined, 30_000);
+  assert.equal(report.ok, true);
+  assert.deepEqual(calls, FULL);
+  assert.equal(progress.filter((step) => step === "drain").length, 2, "one line while it waited, one when it was over");
+  assert.equal(report.drainMs, 5000);
+  assert.deepEqual(report.warnings, ["generation 1 took 5.0 s to accept what it had queued, more than --handoff-timeout 2.0 s (was it stalled?); new connections went to generation 2 meanwhile"]);
+  const drainedAt = START + COST.spawn + COST.ready + COST.gate + 5000;
+  assert.deepEqual(settleDeadlines, [drainedAt + 2000], "settle: --handoff-timeout from the end of the drain, not from the gate (long past)");
+});
+
+test("pipeline: a queue that never drains, steered: the warning names the drain timeout it was given", async () => {
+  const { ports, strategy, old } = setup({ drain: async () => ({ queuedAtGate: 9, halfOpenAtGate: 0, complete: false, queuedLeft: 4, halfOpenLeft: 0 }) }, { steers: true });
+  const report = await runUpgrade(ports, strategy, old, undefined, 2000, undefined, 30_000);
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.warnings, ["generation 1 still had 4 connection(s) queued after 30 s (is it accepting?); they are reset when it closes"]);
 });
