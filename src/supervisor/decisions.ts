@@ -55,7 +55,7 @@ export async function rollback(upgrades: Upgrades, host: UpgradeHost, progress: 
       options: host.options, env: host.env, owner: host, steering: host.steering, steer: true, shared: host.sharedListeners,
       argv: newer.argv, abort: current.abort.signal, progress, policy: host.options.policy, control: new CanaryControl(current.abort.signal),
     });
-    const report = await handBack(effects, newer, parked, host.options.handoffTimeoutMs, "rollback requested");
+    const report = await handBack(effects, newer, parked, host.options.handoffTimeoutMs, "rollback requested", host.options.drainTimeoutMs);
     upgrades.stats.record("rolled_back", report);
     host.reportServing();
     return { action: "rolled back parked" as const, rollback: report };

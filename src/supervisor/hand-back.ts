@@ -4,14 +4,16 @@
  * new connection at the older generation (well under a millisecond; nothing boots), then the
  * newer one retires the way an old generation retires in an upgrade: its accept queue drains, it
  * reads what its accepted connections sent (settle), then it gets the stop signal and the drain
- * timeout. Nothing is SIGKILLed with connections on it.
+ * timeout. Nothing is SIGKILLed with connections on it. New connections are steered, not held, so
+ * a queue still there at the handoff timeout is waited for up to `queueWaitMs` (the drain
+ * timeout), as in an upgrade's drain.
  */
 import { formatDuration } from "../config/duration.ts";
 import type { RollbackReport } from "./report.ts";
 import type { PipelineGeneration, UpgradePorts } from "./upgrade-ports.ts";
 
 /** Hands new connections from `from` back to `to` and retires `from`; `why` is said in the progress lines. */
-export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts<G>, from: G, to: G, timeoutMs: number, why: string): Promise<RollbackReport> {
+export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts<G>, from: G, to: G, timeoutMs: number, why: string, queueWaitMs = timeoutMs): Promise<RollbackReport> {
   const start = ports.now();
   // A high-resolution clock for the swap alone: it takes microseconds, below the ports' ms clock.
   const swapBegan = performance.now();
@@ -27,10 +29,15 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
     return report;
   }
   const deadline = movedAt + timeoutMs;
-  const drain = await ports.drainListeners(from, { gateAt: movedAt, deadline, queueDeadline: deadline });
-  report.drainMs = ports.now() - movedAt;
-  if (!drain.complete && drain.queuedLeft > 0) report.warnings.push(`generation ${from.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(timeoutMs)} (is it accepting?)`);
-  const settle = await ports.settle(from, deadline);
+  const queueWait = Math.max(timeoutMs, queueWaitMs);
+  const onLate = (queued: number) => ports.progress("rollback", `rollback: generation ${from.number} still has ${queued} connection(s) queued ${formatDuration(ports.now() - movedAt)} after the swap (is it accepting?); waiting up to ${formatDuration(queueWait)} (--drain-timeout), since its stop would reset them`);
+  const drain = await ports.drainListeners(from, { gateAt: movedAt, deadline, queueDeadline: movedAt + queueWait, onLate });
+  const drainedAt = ports.now();
+  report.drainMs = drainedAt - movedAt;
+  if (!drain.complete && drain.queuedLeft > 0) report.warnings.push(`generation ${from.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(queueWait)} (is it accepting?)`);
+  else if (report.drainMs > timeoutMs && drain.queuedLeft === 0) report.warnings.push(`generation ${from.number} took ${formatDuration(report.drainMs)} to accept what it had queued, more than --handoff-timeout ${formatDuration(timeoutMs)} (was it stalled?)`);
+  // After a drain kept past the handoff timeout, settle gets a window of its own (as in an upgrade).
+  const settle = await ports.settle(from, drainedAt > deadline ? drainedAt + timeoutMs : deadline);
   report.settled = settle.settled;
   if (!settle.complete) report.warnings.push(`generation ${from.number} had not read ${settle.left} accepted connection(s) after ${formatDuration(timeoutMs)}; its stop may close them`);
   const retireAt = ports.now();

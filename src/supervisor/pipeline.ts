@@ -101,7 +101,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     const [why, reason] = outcome.kind === "failed" ? [`canary failed (${outcome.verdict.signal})`, `failed ${outcome.step}: ${outcome.verdict.signal}: ${outcome.verdict.detail}`]
       : outcome.kind === "rolled back" ? ["rollback requested", `was rolled back by reuse-run rollback during ${outcome.step}`]
       : ["the launcher is stopping", `was stopped: the upgrade was aborted (the launcher is stopping) during ${outcome.step}`];
-    const back = await handBack(this.ports, next, this.old, this.handoffTimeoutMs, why);
+    const back = await handBack(this.ports, next, this.old, this.handoffTimeoutMs, why, this.drainTimeoutMs);
     this.report.warnings.push(...back.warnings);
     this.fail(`generation ${next.number} ${reason}; rolled back gracefully, generation ${this.old.number} is still serving`, true, "canary");
   }
