@@ -105,10 +105,11 @@ describe("armDeadman", () => {
   test("lives in its own session with only fds 0-2", SLOW, async () => {
     const deadman = armDeadman([["/bin/true"]], 5000);
     try {
-      // Its first line closes what it inherited: wait (bounded) until the shell has run it.
-      await waitFor(() => fdsOf(deadman.pid).join(",") === "0,1,2", { what: () => `the dead-man to keep only fds 0-2 (has ${fdsOf(deadman.pid).join(",")})`, timeoutMs: 3000 });
+      // Its first line closes what it inherited, and lists /proc/$$/fd to do so (bash holds that
+      // directory open as fd 3 meanwhile). Its `sleep` comes after: once that runs, the line is over.
+      await waitFor(() => groupMembers(deadman.pid).length >= 2, { what: () => `the dead-man to start its sleep (group: ${groupMembers(deadman.pid).join(", ")})`, timeoutMs: 3000 });
       assert.deepEqual(groupAndSession(deadman.pid), { pgrp: deadman.pid, session: deadman.pid });
-      assert.deepEqual(fdsOf(deadman.pid), ["0", "1", "2"]);
+      for (const pid of groupMembers(deadman.pid)) assert.deepEqual(fdsOf(pid), ["0", "1", "2"], `pid ${pid} of the dead-man's group`);
     } finally {
       deadman.disarm();
     }
