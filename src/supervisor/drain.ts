@@ -4,8 +4,8 @@
  * Never /proc/net/tcp: it takes tens of milliseconds under load and blocks the loop.
  */
 import type { GroupMember } from "../handoff/strategy.ts";
-import type { DrainResult, DrainWindow } from "./pipeline.ts";
-import { LATE_DRAIN_REPORT_MS } from "./upgrade-ports.ts";
+import type { DrainResult } from "./pipeline.ts";
+import { LATE_DRAIN_REPORT_MS, type DrainWindow } from "./drain-window.ts";
 import { acceptQueue } from "../net/tcp-info.ts";
 import { listeningSockets, halfOpenOlderThan } from "../net/sock-diag.ts";
 import { backoff } from "./backoff.ts";

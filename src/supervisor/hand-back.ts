@@ -11,6 +11,7 @@
 import { formatDuration } from "../config/duration.ts";
 import type { RollbackReport } from "./report.ts";
 import type { PipelineGeneration, UpgradePorts } from "./upgrade-ports.ts";
+import { drainWindow, settleDeadline } from "./drain-window.ts";
 
 /** Hands new connections from `from` back to `to` and retires `from`; `why` is said in the progress lines. */
 export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts<G>, from: G, to: G, timeoutMs: number, why: string, queueWaitMs = timeoutMs): Promise<RollbackReport> {
@@ -28,16 +29,15 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
     report.totalMs = ports.now() - start;
     return report;
   }
-  const deadline = movedAt + timeoutMs;
   const queueWait = Math.max(timeoutMs, queueWaitMs);
   const onLate = (queued: number) => ports.progress("rollback", `rollback: generation ${from.number} still has ${queued} connection(s) queued ${formatDuration(ports.now() - movedAt)} after the swap (is it accepting?); waiting up to ${formatDuration(queueWait)} (--drain-timeout), since its stop would reset them`);
-  const drain = await ports.drainListeners(from, { gateAt: movedAt, deadline, queueDeadline: movedAt + queueWait, onLate });
+  const window = drainWindow(movedAt, timeoutMs, queueWait, onLate);
+  const drain = await ports.drainListeners(from, window);
   const drainedAt = ports.now();
   report.drainMs = drainedAt - movedAt;
   if (!drain.complete && drain.queuedLeft > 0) report.warnings.push(`generation ${from.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(queueWait)} (is it accepting?)`);
   else if (report.drainMs > timeoutMs && drain.queuedLeft === 0) report.warnings.push(`generation ${from.number} took ${formatDuration(report.drainMs)} to accept what it had queued, more than --handoff-timeout ${formatDuration(timeoutMs)} (was it stalled?)`);
-  // After a drain kept past the handoff timeout, settle gets a window of its own (as in an upgrade).
-  const settle = await ports.settle(from, drainedAt > deadline ? drainedAt + timeoutMs : deadline);
+  const settle = await ports.settle(from, settleDeadline(window, drainedAt, timeoutMs));
   report.settled = settle.settled;
   if (!settle.complete) report.warnings.push(`generation ${from.number} had not read ${settle.left} accepted connection(s) after ${formatDuration(timeoutMs)}; its stop may close them`);
   const retireAt = ports.now();

@@ -12,8 +12,9 @@ import { counterDelta } from "../net/kernel-counters.ts";
 import type { DrainResult, PipelineGeneration, UpgradePorts } from "./upgrade-ports.ts";
 import { runCanary } from "./canary.ts";
 import { handBack } from "./hand-back.ts";
+import { drainWindow, settleDeadline, type DrainWindow } from "./drain-window.ts";
 
-export type { DrainResult, DrainWindow, PipelineGeneration, SettleResult, UpgradePorts } from "./upgrade-ports.ts";
+export type { DrainResult, PipelineGeneration, SettleResult, UpgradePorts } from "./upgrade-ports.ts";
 
 /** Runs one upgrade from `old` to a new generation. Resolves with the report, or throws {@link UpgradeFailedError}. */
 export async function runUpgrade<G extends PipelineGeneration>(
@@ -43,7 +44,8 @@ class UpgradeRun<G extends PipelineGeneration> {
   private readonly countersBefore: Record<string, number>;
   private readyAt = 0;
   private gateAt = 0;
-  /** When the drain ended: a drain kept past the handoff timeout by a queue gives settle a window of its own. */
+  /** The drain's window and when it ended: a drain a queue kept past the handoff timeout gives settle a window of its own. */
+  private drainWindow?: DrainWindow;
   private drainedAt = 0;
 
   constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number, private readonly policy: ReleasePolicy,
@@ -133,7 +135,7 @@ class UpgradeRun<G extends PipelineGeneration> {
       `new connections go to generation ${next.number}; waiting up to ${formatDuration(queueWaitMs)} (--drain-timeout), since its stop would reset them`);
     const drain: DrainResult = strategy.drains === false
       ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
-      : await this.ports.drain(context, { gateAt: this.gateAt, deadline: this.deadline, queueDeadline: this.gateAt + queueWaitMs, onLate }, strategy.kernelMigrates === true);
+      : await this.ports.drain(context, (this.drainWindow = drainWindow(this.gateAt, this.handoffTimeoutMs, queueWaitMs, onLate)), strategy.kernelMigrates === true);
     this.drainedAt = this.ports.now();
     report.drainMs = this.drainedAt - this.gateAt;
     report.queuedAtGate = drain.queuedAtGate;
@@ -162,8 +164,7 @@ class UpgradeRun<G extends PipelineGeneration> {
   async settle(next: G, context: HandoffContext): Promise<void> {
     if (this.strategy.drains === false) return;
     const begun = this.ports.now();
-    // After a drain kept past the handoff timeout, N reads as slowly as it accepted: a window of its own.
-    const deadline = this.drainedAt > this.deadline ? this.drainedAt + this.handoffTimeoutMs : this.deadline;
+    const deadline = this.drainWindow ? settleDeadline(this.drainWindow, this.drainedAt, this.handoffTimeoutMs) : this.deadline;
     const settle = await this.ports.settle(this.old, deadline);
     this.report.settled = settle.settled;
     this.report.settleMs = this.ports.now() - begun;

@@ -3,6 +3,7 @@
  * the hand-back (hand-back.ts) see it: one interface, supplied by effects.ts for real and by fakes
  * in unit tests.
  */
+import type { DrainWindow } from "./drain-window.ts";
 import type { HandoffContext } from "../handoff/strategy.ts";
 import type { CanaryStatus } from "./status.ts";
 import type { CanarySample } from "./canary-judge.ts";
@@ -26,27 +27,6 @@ export interface DrainResult {
   queuedLeft: number;
   halfOpenLeft: number;
 }
-
-/**
- * How long a drain may wait. The handoff timeout bounds the wait for half-open requests, and for
- * the queue where new connections are held meanwhile; where they are steered to the new generation
- * instead, a queue that is not empty yet is waited for until `queueDeadline` (the drain timeout):
- * a generation stalled for a few seconds (a blocked worker, a starved CPU) then serves what it
- * queued instead of having it reset by its stop.
- */
-export interface DrainWindow {
-  /** When the gate closed: half-open requests at least this old are waited for. */
-  gateAt: number;
-  /** The end of the handoff timeout. */
-  deadline: number;
-  /** Until when a non-empty queue is waited for; `deadline` where new connections are held. */
-  queueDeadline: number;
-  /** Called while a queue keeps the drain past `deadline`: first then, then every {@link LATE_DRAIN_REPORT_MS}. */
-  onLate?(queued: number): void;
-}
-
-/** How often a drain kept past its handoff timeout by a queue says so. */
-export const LATE_DRAIN_REPORT_MS = 10_000;
 
 /** Result of letting the old generation read what its accepted connections sent. */
 export interface SettleResult {

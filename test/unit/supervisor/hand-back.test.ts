@@ -5,7 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { handBack } from "../../../src/supervisor/hand-back.ts";
-import type { DrainResult, DrainWindow, UpgradePorts } from "../../../src/supervisor/upgrade-ports.ts";
+import type { DrainResult, UpgradePorts } from "../../../src/supervisor/upgrade-ports.ts";
+import type { DrainWindow } from "../../../src/supervisor/drain-window.ts";
 
 type FakeGen = { number: number; pid: number };
 
