@@ -6,7 +6,8 @@
  * waiting for that queue past --handoff-timeout (2 s), up to --drain-timeout: the old generation
  * serves it once it runs again. Giving up at the handoff timeout instead sends the stop signal on
  * top of the queue, and gunicorn's workers leave their accept loop without taking it: every
- * queued client is reset. Listen ports 29120–29129.
+ * queued client is reset — the second test shows it, with `--drain-timeout 0s` (no time to wait).
+ * Listen ports 29120–29129.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -23,14 +24,14 @@ const UPGRADES = 3;
 const STALL_MS = 3000;
 const HANDOFF_TIMEOUT_MS = 2000;
 
-test(`an old generation stalled for ${STALL_MS / 1000} s across the gate (gunicorn, SIGSTOP), ${UPGRADES} steered upgrades under load: its queue is waited for past the handoff timeout, 0 failed`, { skip }, async () => {
-  setTcpMigrateReq(0); // with kernel migration the queue would move to the new listener on close
+/** Runs the zoo's gunicorn under load with `launcherArgs`; before each upgrade its serving generation's group is stopped for {@link STALL_MS}. */
+async function runStalled(port: number, upgrades: number, launcherArgs: string[]) {
   const stalled = new Set<number>();
   const resumes: Promise<void>[] = [];
   const resume = (pid: number) => { try { process.kill(-pid, "SIGCONT"); } catch { /* gone */ } stalled.delete(pid); };
   try {
     const result = await runScenario({
-      port: 29120, cmd: gunicorn.prepare("127.0.0.1", 29120).cmd, launcherArgs: ["--handoff", "steer"], upgrades: UPGRADES, pauseMs: 500,
+      port, cmd: gunicorn.prepare("127.0.0.1", port).cmd, launcherArgs, upgrades, pauseMs: 500,
       beforeUpgrade: async (launcher) => {
         const status = await statusOf(launcher);
         const serving = (status.generations as { pid: number; state: string }[]).find((g) => g.state === "serving");
@@ -42,17 +43,33 @@ test(`an old generation stalled for ${STALL_MS / 1000} s across the gate (gunico
     });
     await Promise.all(resumes);
     const detail = `${describeRun(result)}; drains: ${result.reports.map((r) => `${r.queuedAtGate} queued at the gate, ${r.drainMs} ms`).join(" | ")}`;
-    assert.equal(result.upgrades.filter((u) => u.code === 0).length, UPGRADES, detail);
-    for (const report of result.reports) {
-      // The condition under test happened: a queue at the gate that kept the drain past the handoff timeout.
-      assert.ok(report.queuedAtGate > 0, `nothing queued at the gate: ${detail}`);
-      assert.ok(report.drainMs > HANDOFF_TIMEOUT_MS, `the drain was not kept past the handoff timeout: ${detail}`);
-      assert.equal(report.queuedLeft, undefined, detail);
-      assert.ok((report.warnings as string[]).some((w) => /took .* to accept what it had queued, more than --handoff-timeout/.test(w)), detail);
-    }
-    assert.ok(result.load.ok > 1000, `too little load to mean anything: ${detail}`);
-    assert.equal(result.load.failed, 0, detail);
+    return { result, detail };
   } finally {
     for (const pid of [...stalled]) resume(pid);
   }
+}
+
+test(`an old generation stalled for ${STALL_MS / 1000} s across the gate (gunicorn, SIGSTOP), ${UPGRADES} steered upgrades under load: its queue is waited for past the handoff timeout, 0 failed`, { skip }, async () => {
+  setTcpMigrateReq(0); // with kernel migration the queue would move to the new listener on close
+  const { result, detail } = await runStalled(29120, UPGRADES, ["--handoff", "steer"]);
+  console.log(`stalled old generation, steer: ${detail}`);
+  assert.equal(result.upgrades.filter((u) => u.code === 0).length, UPGRADES, detail);
+  for (const report of result.reports) {
+    // The condition under test happened: a queue at the gate that kept the drain past the handoff timeout.
+    assert.ok(report.queuedAtGate > 0, `nothing queued at the gate: ${detail}`);
+    assert.ok(report.drainMs > HANDOFF_TIMEOUT_MS, `the drain was not kept past the handoff timeout: ${detail}`);
+    assert.equal(report.queuedLeft, undefined, detail);
+    assert.ok((report.warnings as string[]).some((w) => /took .* to accept what it had queued, more than --handoff-timeout/.test(w)), detail);
+  }
+  assert.ok(result.load.ok > 1000, `too little load to mean anything: ${detail}`);
+  assert.equal(result.load.failed, 0, detail);
+});
+
+test("the same stall with --drain-timeout 0s (the queue wait ends at the handoff timeout, the stop is a SIGKILL): the queued clients are reset", { skip }, async () => {
+  setTcpMigrateReq(0);
+  const { result, detail } = await runStalled(29121, 1, ["--handoff", "steer", "--drain-timeout", "0s"]);
+  console.log(`stalled old generation, steer, --drain-timeout 0s: ${detail}`);
+  assert.equal(result.upgrades.filter((u) => u.code === 0).length, 1, detail);
+  assert.ok(result.reports[0].queuedLeft > 0, `the queue was not left behind: ${detail}`);
+  assert.ok(result.load.failures.reset > 0, `expected the queued clients reset: ${detail}`);
 });
