@@ -63,6 +63,7 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], wind
   const halfOpenInterval = backoff(FIRST_HALF_OPEN_MS, MAX_HALF_OPEN_MS);
   let halfOpenLookAt = 0;
   let lateReportAt = deadline;
+  let overran = false;
   for (;;) {
     let queued = queuedOn(oldMembers);
     const late = Date.now() >= deadline;
@@ -77,15 +78,16 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], wind
       halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
       if (halfOpen === 0) {
         queued = queuedOn(oldMembers);
-        if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
+        if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0, overran };
       }
       halfOpenLookAt = Date.now() + halfOpenInterval();
     }
-    const incomplete = { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen };
+    const incomplete = { queuedAtGate, halfOpenAtGate, complete: false, queuedLeft: queued, halfOpenLeft: halfOpen, overran };
     if (signal?.aborted) return incomplete;
     if (late) {
       // Past the handoff timeout only a queue is worth more time: half-open requests that old are retransmitting clients.
       if (queued === 0 || Date.now() >= queueDeadline) return incomplete;
+      overran = true;
       if (Date.now() >= lateReportAt) {
         window.onLate?.(queued);
         lateReportAt = Date.now() + LATE_DRAIN_REPORT_MS;

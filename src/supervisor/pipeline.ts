@@ -44,9 +44,8 @@ class UpgradeRun<G extends PipelineGeneration> {
   private readonly countersBefore: Record<string, number>;
   private readyAt = 0;
   private gateAt = 0;
-  /** The drain's window and when it ended: a drain a queue kept past the handoff timeout gives settle a window of its own. */
-  private drainWindow?: DrainWindow;
-  private drainedAt = 0;
+  /** The drain's window, result and end: a drain a queue kept past the handoff timeout gives settle a window of its own. */
+  private drained?: { window: DrainWindow; result: DrainResult; at: number };
 
   constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number, private readonly policy: ReleasePolicy,
     private readonly drainTimeoutMs: number) {
@@ -133,11 +132,12 @@ class UpgradeRun<G extends PipelineGeneration> {
     const queueWaitMs = patient ? Math.max(this.handoffTimeoutMs, this.drainTimeoutMs) : this.handoffTimeoutMs;
     const onLate = (queued: number) => this.ports.progress("drain", `generation ${old.number} still has ${queued} connection(s) queued ${formatDuration(this.ports.now() - this.gateAt)} after the gate (is it accepting?); ` +
       `new connections go to generation ${next.number}; waiting up to ${formatDuration(queueWaitMs)} (--drain-timeout), since its stop would reset them`);
+    const window = drainWindow(this.gateAt, this.handoffTimeoutMs, queueWaitMs, onLate);
     const drain: DrainResult = strategy.drains === false
       ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
-      : await this.ports.drain(context, (this.drainWindow = drainWindow(this.gateAt, this.handoffTimeoutMs, queueWaitMs, onLate)), strategy.kernelMigrates === true);
-    this.drainedAt = this.ports.now();
-    report.drainMs = this.drainedAt - this.gateAt;
+      : await this.ports.drain(context, window, strategy.kernelMigrates === true);
+    this.drained = { window, result: drain, at: this.ports.now() };
+    report.drainMs = this.drained.at - this.gateAt;
     report.queuedAtGate = drain.queuedAtGate;
     report.halfOpenAtGate = drain.halfOpenAtGate;
     // It died while connections were being steered to it: give the traffic back to N at once.
@@ -150,7 +150,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     if (!drain.complete && drain.queuedLeft > 0) {
       report.queuedLeft = drain.queuedLeft;
       report.warnings.push(`generation ${old.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(queueWaitMs)} (is it accepting?); they are reset when it closes${strategy.kernelMigrates ? " unless the kernel migrates them" : ""}`);
-    } else if (report.drainMs > this.handoffTimeoutMs && drain.queuedLeft === 0 && drain.halfOpenLeft === 0) {
+    } else if (drain.overran && drain.complete) {
       report.warnings.push(`generation ${old.number} took ${formatDuration(report.drainMs)} to accept what it had queued, more than --handoff-timeout ${timeout} (was it stalled?); new connections went to generation ${next.number} meanwhile`);
     }
     if (!drain.complete && drain.halfOpenLeft > 0) report.warnings.push(`${drain.halfOpenLeft} half-open request(s) older than the gate were still pending after ${timeout} (retransmitting clients?)`);
@@ -164,7 +164,7 @@ class UpgradeRun<G extends PipelineGeneration> {
   async settle(next: G, context: HandoffContext): Promise<void> {
     if (this.strategy.drains === false) return;
     const begun = this.ports.now();
-    const deadline = this.drainWindow ? settleDeadline(this.drainWindow, this.drainedAt, this.handoffTimeoutMs) : this.deadline;
+    const deadline = this.drained ? settleDeadline(this.drained.window, this.drained.result.overran, this.drained.at, this.handoffTimeoutMs) : this.deadline;
     const settle = await this.ports.settle(this.old, deadline);
     this.report.settled = settle.settled;
     this.report.settleMs = this.ports.now() - begun;

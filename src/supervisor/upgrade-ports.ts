@@ -26,6 +26,8 @@ export interface DrainResult {
   /** Still queued when the drain gave up (0 when complete). */
   queuedLeft: number;
   halfOpenLeft: number;
+  /** True when a queue kept the drain waiting past the handoff timeout (drain-window.ts). */
+  overran?: boolean;
 }
 
 /** Result of letting the old generation read what its accepted connections sent. */

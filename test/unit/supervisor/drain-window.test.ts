@@ -7,9 +7,10 @@ test("drainWindow: half-open requests until the handoff timeout; a queue until t
   assert.deepEqual(drainWindow(1000, 2000, 500), { gateAt: 1000, deadline: 3000, queueDeadline: 3000, onLate: undefined }, "never shorter than the handoff timeout");
 });
 
-test("settleDeadline: the drain's window while the drain ended inside it; a handoff timeout of its own after", () => {
+test("settleDeadline: the drain's window, unless a queue kept the drain past it: then a handoff timeout of its own", () => {
   const window = drainWindow(1000, 2000, 30_000);
-  assert.equal(settleDeadline(window, 1500, 2000), 3000);
-  assert.equal(settleDeadline(window, 3000, 2000), 3000, "ended exactly at the handoff timeout: not late");
-  assert.equal(settleDeadline(window, 7000, 2000), 9000);
+  assert.equal(settleDeadline(window, false, 1500, 2000), 3000);
+  assert.equal(settleDeadline(window, false, 3004, 2000), 3000, "a drain that gave up at the handoff timeout ends a few ms after it: no more time for settle");
+  assert.equal(settleDeadline(window, undefined, 3004, 2000), 3000);
+  assert.equal(settleDeadline(window, true, 7000, 2000), 9000);
 });

@@ -49,7 +49,7 @@ test("hand-back: a queue that kept the drain 4 s: a progress line while it waite
     advance(2000);
     window.onLate?.(7);
     advance(2000);
-    return drained;
+    return { ...drained, overran: true };
   });
   const report = await handBack(ports, newer, older, 2000, "rollback requested", 30_000);
   assert.ok(progress.some((line) => /generation 2 still has 7 connection\(s\) queued 2\.0 s after the swap .* waiting up to 30 s/.test(line)), progress.join("\n"));

@@ -311,7 +311,7 @@ test("pipeline: a drain a queue kept past the handoff timeout says so as it wait
       ports.now = ((at) => () => at)(window.gateAt + 2000);
       window.onLate?.(12);
       ports.now = ((at) => () => at)(window.gateAt + 5000);
-      return { queuedAtGate: 12, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
+      return { queuedAtGate: 12, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0, overran: true };
     },
   }, { steers: true });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000, undefined, 30_000);
@@ -329,4 +329,18 @@ test("pipeline: a queue that never drains, steered: the warning names the drain 
   const report = await runUpgrade(ports, strategy, old, undefined, 2000, undefined, 30_000);
   assert.equal(report.ok, true);
   assert.deepEqual(report.warnings, ["generation 1 still had 4 connection(s) queued after 30 s (is it accepting?); they are reset when it closes"]);
+});
+
+test("pipeline: a drain that gave up at the handoff timeout (ending a few ms after it) leaves settle the rest of that window, no more", async () => {
+  const { settleDeadlines, ports, strategy, old } = setup({
+    drain: async (_context, window) => {
+      ports.now = ((at) => () => at)(window.deadline + 4);
+      return { queuedAtGate: 198, halfOpenAtGate: 0, complete: false, queuedLeft: 198, halfOpenLeft: 0, overran: false };
+    },
+  }, { steers: true });
+  // --drain-timeout 0s: no queue wait past the handoff timeout; a stalled generation's settle must not wait for it either.
+  const report = await runUpgrade(ports, strategy, old, undefined, 2000, undefined, 0);
+  const gateAt = START + COST.spawn + COST.ready + COST.gate;
+  assert.deepEqual(settleDeadlines, [gateAt + 2000]);
+  assert.deepEqual(report.warnings, ["generation 1 still had 198 connection(s) queued after 2.0 s (is it accepting?); they are reset when it closes"]);
 });
