@@ -31,11 +31,11 @@ export function drainWindow(gateAt: number, handoffTimeoutMs: number, queueWaitM
 }
 
 /**
- * Settle's deadline after a drain that ended at `drainedAt`: the drain's own window, or, after a
+ * Settle's deadline after a drain that ended at `drainedAt`: the drain's own `deadline`, or, after a
  * drain a queue kept past it (its result's `overran`), a handoff timeout of its own — the generation reads as
  * slowly as it accepted. A drain that gave up at the handoff timeout ends a little after it too:
  * that is no reason to give settle more time.
  */
-export function settleDeadline(window: DrainWindow, overran: boolean | undefined, drainedAt: number, handoffTimeoutMs: number): number {
-  return overran ? Math.max(window.deadline, drainedAt + handoffTimeoutMs) : window.deadline;
+export function settleDeadline(deadline: number, overran: boolean | undefined, drainedAt: number, handoffTimeoutMs: number): number {
+  return overran ? Math.max(deadline, drainedAt + handoffTimeoutMs) : deadline;
 }

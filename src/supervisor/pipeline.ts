@@ -12,7 +12,7 @@ import { counterDelta } from "../net/kernel-counters.ts";
 import type { DrainResult, PipelineGeneration, UpgradePorts } from "./upgrade-ports.ts";
 import { runCanary } from "./canary.ts";
 import { handBack } from "./hand-back.ts";
-import { drainWindow, settleDeadline, type DrainWindow } from "./drain-window.ts";
+import { drainWindow, settleDeadline } from "./drain-window.ts";
 
 export type { DrainResult, PipelineGeneration, SettleResult, UpgradePorts } from "./upgrade-ports.ts";
 
@@ -44,8 +44,8 @@ class UpgradeRun<G extends PipelineGeneration> {
   private readonly countersBefore: Record<string, number>;
   private readyAt = 0;
   private gateAt = 0;
-  /** The drain's window, result and end: a drain a queue kept past the handoff timeout gives settle a window of its own. */
-  private drained?: { window: DrainWindow; result: DrainResult; at: number };
+  /** When the drain ended, and whether a queue kept it past the handoff timeout (settle then gets a window of its own). */
+  private drained = { at: 0, overran: false };
 
   constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number, private readonly policy: ReleasePolicy,
     private readonly drainTimeoutMs: number) {
@@ -136,7 +136,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     const drain: DrainResult = strategy.drains === false
       ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
       : await this.ports.drain(context, window, strategy.kernelMigrates === true);
-    this.drained = { window, result: drain, at: this.ports.now() };
+    this.drained = { at: this.ports.now(), overran: drain.overran === true };
     report.drainMs = this.drained.at - this.gateAt;
     report.queuedAtGate = drain.queuedAtGate;
     report.halfOpenAtGate = drain.halfOpenAtGate;
@@ -164,8 +164,7 @@ class UpgradeRun<G extends PipelineGeneration> {
   async settle(next: G, context: HandoffContext): Promise<void> {
     if (this.strategy.drains === false) return;
     const begun = this.ports.now();
-    const deadline = this.drained ? settleDeadline(this.drained.window, this.drained.result.overran, this.drained.at, this.handoffTimeoutMs) : this.deadline;
-    const settle = await this.ports.settle(this.old, deadline);
+    const settle = await this.ports.settle(this.old, settleDeadline(this.deadline, this.drained.overran, this.drained.at, this.handoffTimeoutMs));
     this.report.settled = settle.settled;
     this.report.settleMs = this.ports.now() - begun;
     await this.abortCheck(next, context, "settle");

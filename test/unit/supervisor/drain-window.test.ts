@@ -9,8 +9,8 @@ test("drainWindow: half-open requests until the handoff timeout; a queue until t
 
 test("settleDeadline: the drain's window, unless a queue kept the drain past it: then a handoff timeout of its own", () => {
   const window = drainWindow(1000, 2000, 30_000);
-  assert.equal(settleDeadline(window, false, 1500, 2000), 3000);
-  assert.equal(settleDeadline(window, false, 3004, 2000), 3000, "a drain that gave up at the handoff timeout ends a few ms after it: no more time for settle");
-  assert.equal(settleDeadline(window, undefined, 3004, 2000), 3000);
-  assert.equal(settleDeadline(window, true, 7000, 2000), 9000);
+  assert.equal(settleDeadline(window.deadline, false, 1500, 2000), 3000);
+  assert.equal(settleDeadline(window.deadline, false, 3004, 2000), 3000, "a drain that gave up at the handoff timeout ends a few ms after it: no more time for settle");
+  assert.equal(settleDeadline(window.deadline, undefined, 3004, 2000), 3000);
+  assert.equal(settleDeadline(window.deadline, true, 7000, 2000), 9000);
 });
