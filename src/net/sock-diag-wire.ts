@@ -57,6 +57,8 @@ const TCPI_DATA_SEGS_OUT = 156;
 const SOCKID_LEN = 48;
 const SOCKID_IN_MSG = 4;
 const SOCKID_IN_REQ_V2 = 8;
+/** …and at offset 4 of the legacy `inet_diag_req`, after family, src_len, dst_len and ext. */
+const SOCKID_IN_REQ_V1 = 4;
 
 function header(buf: Uint8Array, type: number, seq: number, dump = true): DataView {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -67,24 +69,29 @@ function header(buf: Uint8Array, type: number, seq: number, dump = true): DataVi
   return view;
 }
 
-/** `nlmsghdr` + `inet_diag_req_v2`: TCP sockets of one family whose state bit is in `states`. */
-export function buildByFamilyRequest(family: number, states: number, seq: number, info: boolean): Uint8Array {
+/**
+ * `nlmsghdr` + `inet_diag_req_v2`: TCP sockets of one family whose state bit is in `states`, and
+ * whose local port is `port` when one is given (the kernel matches `id.idiag_sport` in its walk).
+ */
+export function buildByFamilyRequest(family: number, states: number, seq: number, info: boolean, port?: number): Uint8Array {
   const buf = new Uint8Array(NLMSG_HDRLEN + REQ_V2_LEN);
   const view = header(buf, SOCK_DIAG_BY_FAMILY, seq);
   buf[16] = family; // sdiag_family
   buf[17] = C.IPPROTO_TCP; // sdiag_protocol
   if (info) buf[18] = 1 << (INET_DIAG_INFO - 1); // idiag_ext
-  view.setUint32(20, states >>> 0, true); // idiag_states; the sockid stays zero: no kernel-side match
+  view.setUint32(20, states >>> 0, true); // idiag_states
+  if (port !== undefined) view.setUint16(NLMSG_HDRLEN + SOCKID_IN_REQ_V2, port, false); // id.idiag_sport, network order
   return buf;
 }
 
-/** `nlmsghdr` + legacy `inet_diag_req`: TCP sockets of both families whose state bit is in `states`. */
-export function buildCompatRequest(states: number, seq: number, info: boolean): Uint8Array {
+/** `nlmsghdr` + legacy `inet_diag_req`: TCP sockets of both families whose state bit is in `states`, on local port `port` when given. */
+export function buildCompatRequest(states: number, seq: number, info: boolean, port?: number): Uint8Array {
   const buf = new Uint8Array(NLMSG_HDRLEN + REQ_V1_LEN);
   const view = header(buf, TCPDIAG_GETSOCK, seq);
   buf[16] = C.AF_INET; // idiag_family: only used by exact lookups; a dump is always AF_UNSPEC
   if (info) buf[19] = 1 << (INET_DIAG_INFO - 1); // idiag_ext
   view.setUint32(16 + 52, states >>> 0, true); // idiag_states, after the 48-byte sockid
+  if (port !== undefined) view.setUint16(NLMSG_HDRLEN + SOCKID_IN_REQ_V1, port, false); // id.idiag_sport, network order
   return buf;
 }
 

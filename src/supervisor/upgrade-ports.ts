@@ -19,7 +19,10 @@ export interface PipelineGeneration {
 export interface DrainResult {
   /** Connections queued on the old listeners when the gate closed. */
   queuedAtGate: number;
-  /** Half-open requests on the port(s) when the gate closed. */
+  /**
+   * Half-open requests on the old listeners at the drain's first look: at the gate when their queue
+   * was empty then, else once it had emptied (0 when it never did, or the kernel migrates them).
+   */
   halfOpenAtGate: number;
   /** True when both the queue and old half-open requests reached zero in time. */
   complete: boolean;
