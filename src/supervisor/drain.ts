@@ -59,8 +59,8 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], wind
   const { gateAt, deadline, queueDeadline } = window;
   const queuedAtGate = queuedOn(oldMembers);
   // No SYN_RECV dump of its own at the gate: each walks the whole established hash (~4 ms under
-  // the bench's load, the dearest thing an upgrade does), and the first look below is that count
-  // whenever the queue is already empty — right after the gate, before any sleep, so its age bound is 0.
+  // the bench's load, the dearest thing an upgrade does). When the queue is already empty, the
+  // loop's first look comes right after the gate, before any sleep (age bound 0): the same count.
   let halfOpenAtGate: number | undefined;
   let halfOpen = 0;
   const halfOpenInterval = backoff(FIRST_HALF_OPEN_MS, MAX_HALF_OPEN_MS);
@@ -76,8 +76,8 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], wind
     // completes moves from half-open into the queue, so the queue is read again after the
     // half-open count reaches 0.
     if (queued === 0 && (Date.now() >= halfOpenLookAt || late)) {
-      // Never the gate's own count: a SYN still in the softirq on another core while that dump
-      // walked (milliseconds under load) may have become a request on the old listener since.
+      // Every look is a fresh dump, never a count carried over: a SYN still in the softirq on
+      // another core while one dump walked (milliseconds under load) may be a request on the old listener by the next.
       halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
       halfOpenAtGate ??= halfOpen;
       if (halfOpen === 0) {
