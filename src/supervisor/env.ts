@@ -19,13 +19,16 @@ import type { Sticky } from "../config/release-policy.ts";
 export interface Steering {
   /** A socket listened: it is now last in its group. */
   join(member: GroupMember): void;
-  /** A socket left its group (closed everywhere): the last member moves into its slot. */
+  /**
+   * A socket left its group (closed everywhere): the last member moves into its slot, and the
+   * group's program is attached again so that it reaches the same members as before. Never throws.
+   */
   leave(member: GroupMember): void;
   /** The launcher closed its copy of a member: it can no longer attach through that fd. */
   forgetHandle(member: GroupMember): void;
   /** True while `member` is in the model of its group. */
   has(member: GroupMember): boolean;
-  /** Points each group's program at the given members (one per address). */
+  /** Points each group's program at the given members (one per address); leaves re-apply it from then on. */
   pointAt(members: readonly Listener[]): void;
   /** Removes the program from each group of `members`. */
   detach(members: readonly Listener[]): void;
@@ -86,8 +89,8 @@ export interface SupervisorEnv {
   removeOrphans(sockets: readonly OwnedSocket[]): Promise<OrphanReport>;
   /** Kernel counters (TcpExt/Tcp) whose deltas an upgrade reports. */
   counters(): Record<string, number>;
-  /** The steering model for this launcher's groups. */
-  createSteering(): Steering;
+  /** The steering model and programs of this launcher's groups; `warn` hears what a leave could not re-apply. */
+  createSteering(warn: (message: string) => void): Steering;
   /** Figures of each generation's live process tree (one /proc walk and one sock_diag dump for all). */
   processFigures(generations: readonly Generation[]): Map<Generation, ProcessFigures>;
   /** Runs a `--check` command for `generation` (bounded by `timeoutMs`); resolves undefined when it exited 0, else why not. */

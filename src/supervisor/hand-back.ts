@@ -48,7 +48,6 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
   if (!gone && !ports.aborted()) report.warnings.push(`generation ${from.number} still had its listener open ${formatDuration(timeoutMs)} after the stop signal; it gets no new connections, is killed at the drain timeout, and an upgrade that steers waits until it has closed it`);
   report.retireMs = ports.now() - retireAt;
   report.totalMs = ports.now() - start;
-  ports.pointAt(to); // membership changed: indexes moved (the last member takes the leaver's slot)
   ports.progress("rollback", `rollback: generation ${from.number} drained ${drain.queuedAtGate} queued connection(s), settled ${settle.settled}, and got the stop signal; generation ${to.number} serves alone`);
   return report;
 }

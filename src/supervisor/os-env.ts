@@ -53,7 +53,7 @@ export function osEnv(options: RunOptions): SupervisorEnv {
     counters() {
       try { return readCounters(); } catch { return {}; }
     },
-    createSteering: () => new StickySteering(),
+    createSteering: (warn) => new StickySteering(warn),
     processFigures(generations) {
       const trees = generations.map((g) => [...new Set([g.pid, ...processTree(g.pid)])]);
       const figures = readProcessFigures(trees, [...new Set(options.listen.map((a) => a.port))]);

@@ -59,7 +59,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     this.startedAt = this.env.now();
     this.service = new ServiceStatus(setup.notifier, this.env.every, this.env.now);
     // `none` is the plain-swap baseline: no program at all, exactly what a naive swap does.
-    if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering();
+    if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering((message) => this.log(`warning: ${message}`));
     for (const listener of setup.listeners) this.steering?.join(listener);
     this.sharedListeners = setup.shared ? setup.listeners : undefined;
     this.upgrades = new Upgrades(this, new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined));
@@ -248,12 +248,9 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
       await this.env.removeOrphans(this.socketsOf(generation)).then((report) => this.orphans.note(generation, report),
         (error) => this.log(`orphaned listeners of generation ${generation.number}: ${messageOf(error)}`));
     }
-    try {
-      const serving = this.registry.serving;
-      if (serving) this.steering?.pointAt(serving.listeners);
-    } catch (error) {
-      this.log(`steering: ${messageOf(error)}`);
-    }
+    // No re-point here: each leave above re-applied its group's program to the members it
+    // already named. Pointing at the registry's serving generation instead would undo a gate
+    // in progress, whose old generation is still "serving" until the retire step.
   }
 
   socketsOf(generation: Generation): OwnedSocket[] {

@@ -178,9 +178,8 @@ export class Upgrades {
     }
     parked.transition("draining", host.env.now());
     host.retire(parked);
+    // Each leave re-applies its group's program (still pointing at the serving generation).
     await host.env.waitListenersGone(parked.listeners, host.env.now() + host.options.handoffTimeoutMs, (member) => host.steering?.leave(member));
-    const serving = host.registry.serving;
-    if (serving) host.steering?.pointAt(serving.listeners);
     return parked;
   }
 }

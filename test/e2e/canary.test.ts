@@ -188,6 +188,40 @@ test("healthy canary 10%,50% --step 2s reaches 100%: exit 0, generation 2 serves
   });
 });
 
+test("a retirement that ends mid-canary leaves the split alone: generation 1 exits 3 s after its stop signal, while generation 3 is paused at 50%, which it keeps (±3 points of ≥ 6,000 new connections); 0 failed", { skip }, async () => {
+  // The fixture closes its listener at the stop signal and exits 3 s later, as gunicorn's master
+  // does while it reaps its workers; the canary upgrade right behind reaches its 50% before that.
+  // The end of generation 1's retirement used to point the program at the serving generation
+  // (2): the canary then got no new connection at all.
+  let window: { to: number; fromEpoch: number; toEpoch: number } | undefined;
+  const { records, result } = await underLoad({ port: 24661, record: true, env: { FIXTURE_EXIT_DELAY_MS: "3000" } }, async ({ launcher, load, pid1 }) => {
+    const first = await launcher.cli(["upgrade"]);
+    assert.equal(first.code, 0, `upgrade 1 → 2: ${first.stderr}`);
+    const upgrade = startCli(launcher, ["upgrade", "--canary", "50%", "--pause"]);
+    try {
+      const paused = await waitForStatus(launcher, (s) => s.canary !== undefined && Math.abs((generationOf(s, s.canary.to)?.weight ?? -1) - 50) < 0.005, "the canary at 50%");
+      assert.ok(alive(pid1), `generation 1 (pid ${pid1}) must still be running when the canary reaches 50%, or this test shows nothing`);
+      await launcher.waitFor(/generation 1 finished/, 10_000);
+      await sleep(300); // its retirement's end: the orphan check, and what used to follow it
+      const fromEpoch = Date.now();
+      await waitForAnswers(load, 8000);
+      window = { to: paused.canary!.to, fromEpoch, toEpoch: Date.now() };
+      const rollback = await launcher.cli(["rollback"]);
+      assert.equal(rollback.code, 0, `rollback: ${rollback.stderr}`);
+      assert.equal((await upgrade.exited).code, 1, "the rolled-back upgrade exits 1");
+    } finally {
+      upgrade.kill();
+    }
+  });
+  const { to, fromEpoch, toEpoch } = window!;
+  const { counts, total } = answersStartedBetween(records!, result.startedAt, fromEpoch, toEpoch);
+  const share = (100 * (counts[String(to)] ?? 0)) / total;
+  const what = `generation ${to} at 50% after generation 1 exited: ${share.toFixed(2)}% of ${total} new connections ${JSON.stringify(counts)}`;
+  assert.ok(total >= 6000, `too few connections measured: ${what}`);
+  assert.ok(Math.abs(share - 50) <= 3, what);
+  console.log(what);
+});
+
 test("canary bad input: exit 2, one line, nothing changed", { skip }, async () => {
   const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", "127.0.0.1:24651", "--name", "c24651"]);
   try {

@@ -264,18 +264,19 @@ export interface LoadOutcome {
 }
 
 /**
- * Starts a launcher (the Node fd-3 fixture on 127.0.0.1:PORT, plus `launcherArgs`) under a load
- * of 200 concurrent clients, a new TCP connection per request; runs `body`; stops the load and
- * asserts 0 failed connections over the whole run (and real load). Always cleans up.
+ * Starts a launcher (the Node fd-3 fixture on 127.0.0.1:PORT, plus `launcherArgs`; `env` reaches
+ * the launcher and so its generations) under a load of 200 concurrent clients, a new TCP
+ * connection per request; runs `body`; stops the load and asserts 0 failed connections over the
+ * whole run (and real load). Always cleans up.
  */
 export async function underLoad(
-  options: { port: number; launcherArgs?: string[]; load?: Partial<LoadOptions>; record?: boolean },
+  options: { port: number; launcherArgs?: string[]; load?: Partial<LoadOptions>; record?: boolean; env?: Record<string, string> },
   body: (ctx: LoadedLauncher) => Promise<void>,
 ): Promise<LoadOutcome> {
   const { port } = options;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reuse-run-canary-"));
   const recordFile = options.record ? path.join(dir, "requests.csv") : undefined;
-  const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--name", `c${port}`, ...(options.launcherArgs ?? [])]);
+  const launcher = await startLauncher(["--cmd", NODE_FIXTURE, "--listen", `127.0.0.1:${port}`, "--name", `c${port}`, ...(options.launcherArgs ?? [])], { env: options.env });
   let load: LoadHandle | undefined;
   try {
     assert.equal(launcher.child.exitCode, null, `launcher exited at start:\n${launcher.stderr()}`);

@@ -67,8 +67,11 @@ function canaryPorts(script: { decisions?: Map<number, CanaryWake>; nextSample?:
 
 const policy = (overrides: Partial<ReleasePolicy>): ReleasePolicy => ({ ...STRAIGHT, steps: [1000, 5000], stepMs: 3000, ...overrides });
 
-/** The hand-back after a failed or rolled-back canary: traffic first, then drain, settle, stop; never a kill. */
-const HAND_BACK = ["point:1", "drain:2", "settle:2", "close-copies:2", "demote:2->1", "retire:2", "gone:2", "point:1"];
+/**
+ * The hand-back after a failed or rolled-back canary: traffic first, then drain, settle, stop; never
+ * a kill. One point only: when generation 2's socket leaves, steering re-applies it by itself.
+ */
+const HAND_BACK = ["point:1", "drain:2", "settle:2", "close-copies:2", "demote:2->1", "retire:2", "gone:2"];
 
 async function failure(promise: Promise<unknown>): Promise<UpgradeFailedError> {
   const error = await promise.then(() => undefined, (e: unknown) => e);

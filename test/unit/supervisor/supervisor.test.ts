@@ -294,3 +294,38 @@ test("systemd: STATUS= says generation 1 is starting until it is ready, then whi
   assert.match(sent[2]!, /^STATUS=gen 1 serving since /);
   await sup.stop("test");
 });
+
+test("steering: a retirement that ends inside the next handoff leaves the gate's program alone", async () => {
+  // gunicorn's master closes its listener at the stop signal and exits only once its workers are
+  // reaped, so an upgrade right behind the last one can reach its gate before that exit. The end
+  // of that retirement used to point the program at the registry's serving generation — the one
+  // being drained — and every new connection went back to it until the drain timeout.
+  const env = new FakeEnv();
+  const strategy = fakeStrategy();
+  strategy.gate = async (context) => context.steering?.pointAt("new"); // as `steer` does
+  const { sup } = supervisor(env, { choice: { strategy, reason: "test" } });
+  await sup.start();
+  env.process(1).exitsOnStopSignal = false;
+  assert.equal((await sup.upgrade(undefined, true, () => {})).ok, true); // 1 → 2: generation 1 has closed its listener, still runs
+  const held = deferred<void>();
+  let draining = false;
+  env.drain = async () => {
+    draining = true;
+    await held.promise;
+    return { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 };
+  };
+  const upgrade = sup.upgrade(undefined, true, () => {}); // 2 → 3
+  await waitFor(() => draining, { what: "the drain of generation 2" });
+  const [g2, g3] = [env.specs[1]!.listeners[0]!.inode, env.specs[2]!.listeners[0]!.inode];
+  const fromGate = env.steering.calls.length - 1;
+  assert.equal(env.steering.calls[fromGate], `point ${g3}`, env.steering.calls.join("\n"));
+  env.process(1).exit(0); // generation 1's retirement ends now, mid-drain
+  await waitFor(() => env.orphanChecks.length === 1, { what: "generation 1's orphan check" });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  held.resolve();
+  assert.equal((await upgrade).ok, true);
+  const since = env.steering.calls.slice(fromGate);
+  assert.ok(!since.includes(`point ${g2}`), `the program went back to generation 2 during its drain:\n${since.join("\n")}`);
+  assert.equal(since.filter((c) => c.startsWith("point")).at(-1), `point ${g3}`);
+  await sup.stop("test");
+});
