@@ -1,13 +1,14 @@
 /**
  * The launcher's CPU per upgrade under load, beside what part of it no launcher can avoid: every
- * upgrade asks the kernel for half-open requests (at the gate) and for the old generation's
- * unanswered connections (before it stops), and each ask is a sock_diag dump that walks the whole
- * established hash — which a load of new connections fills with TIME_WAIT sockets.
+ * upgrade asks the kernel for the half-open requests on the port once the old queue is empty (the
+ * same dump returns the connections settle starts from), and that ask is a sock_diag dump that
+ * walks the whole established hash — which a load of new connections fills with TIME_WAIT sockets.
  */
 import { performance } from "node:perf_hooks";
 import { spawnSync } from "node:child_process";
 import { startLoad } from "../../test/support/load.ts";
-import { dumpTcp, synRecvRequests, TcpState } from "../../src/net/sock-diag.ts";
+import { portLook } from "../../src/net/sock-diag.ts";
+import { SETTLING_STATES } from "../../src/supervisor/settle.ts";
 import type { BenchContext } from "./runner.ts";
 import { cpuMs, sleep, startBenchLauncher, type Flavour } from "./cost-launcher.ts";
 
@@ -24,7 +25,7 @@ export interface UnderLoad {
   perUpgrade: number;
   /** Launcher CPU per second under the same load, without upgrades, ms. */
   idlePerSecond: number;
-  /** CPU of one SYN_RECV dump and one ESTABLISHED+tcp_info dump on the port, ms (median of 21 each). */
+  /** CPU of the drain's last look (one SYN_RECV + ESTABLISHED + tcp_info dump on the port), ms (median of 21). */
   dumpsMs: number;
   connections: number;
   failed: number;
@@ -60,8 +61,7 @@ export async function costUnderLoad(flavour: Flavour, ctx: BenchContext, root: s
       await sleep(PAUSE_MS);
     }
     const perUpgrade = (cpuMs(launcher.pid) - before) / UPGRADES;
-    const states = (1 << TcpState.ESTABLISHED) | (1 << TcpState.CLOSE_WAIT);
-    const dumpsMs = medianCpuMs(() => synRecvRequests(launcher.port)) + medianCpuMs(() => dumpTcp(states, launcher.port, true));
+    const dumpsMs = medianCpuMs(() => portLook(launcher.port, 0, SETTLING_STATES));
     const result = await load.stop();
     stopped = true;
     return { perUpgrade, idlePerSecond, dumpsMs, connections: result.connections, failed: result.failed };

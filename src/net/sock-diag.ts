@@ -183,13 +183,36 @@ export function requestAgeMs(row: Pick<SocketRow, "expiresMs" | "retrans">): num
   return row.retrans > 0 ? Infinity : SYNACK_TIMEOUT_MS - row.expiresMs;
 }
 
+/** What one walk of the established hash says about a port ({@link portLook}). */
+export interface PortLook {
+  /** Half-open requests older than the age asked for. */
+  halfOpen: number;
+  /** The port's sockets in the states asked for, with their `tcp_info` fields. */
+  connections: SocketRow[];
+}
+
 /**
  * Counts half-open requests on `port` that started more than `ageMs` ago — i.e. before the gate,
  * when callers pass the time since the gate. Such a handshake completes into the old listener's
- * queue, so a drain is not over while this is non-zero (docs/architecture.md#drain).
+ * queue, so a drain is not over while this is non-zero (docs/architecture.md#drain). With
+ * `states`, the same dump also returns the port's sockets in those states (with `tcp_info`): the
+ * walk of the established hash is the dear part, and one walk serves both.
  */
+export function portLook(port: number, ageMs: number, states = 0): PortLook {
+  // The kernel widens SYN_RECV to NEW_SYN_RECV itself; asking for both keeps older kernels right too.
+  const halfOpenStates = (1 << TcpState.SYN_RECV) | (1 << TcpState.NEW_SYN_RECV);
+  const look: PortLook = { halfOpen: 0, connections: [] };
+  for (const row of dumpTcp(halfOpenStates | states, port, states !== 0)) {
+    if (row.state === TcpState.SYN_RECV) {
+      if (requestAgeMs(row) > ageMs) look.halfOpen++;
+    } else if ((states & (1 << row.state)) !== 0) {
+      look.connections.push(row);
+    }
+  }
+  return look;
+}
+
+/** {@link portLook}'s half-open count alone. */
 export function halfOpenOlderThan(port: number, ageMs: number): number {
-  let count = 0;
-  for (const row of synRecvRequests(port)) if (requestAgeMs(row) > ageMs) count++;
-  return count;
+  return portLook(port, ageMs).halfOpen;
 }

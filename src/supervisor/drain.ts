@@ -7,11 +7,19 @@ import type { GroupMember } from "../handoff/strategy.ts";
 import type { DrainResult } from "./pipeline.ts";
 import { LATE_DRAIN_REPORT_MS, type DrainWindow } from "./drain-window.ts";
 import { acceptQueue } from "../net/tcp-info.ts";
-import { listeningSockets, halfOpenOlderThan } from "../net/sock-diag.ts";
+import { listeningSockets, portLook, type SocketRow } from "../net/sock-diag.ts";
+import { SETTLING_STATES } from "./settle.ts";
 import { backoff } from "./backoff.ts";
+import { queuePace } from "./queue-pace.ts";
 
-/** The accept queue (TCP_INFO on a copy of the listener: cheap) is read every 1 ms… */
+/**
+ * The accept queue (TCP_INFO on a copy of the listener: cheap) is read 1 ms after the gate, then
+ * paced by the rate at which it empties (queue-pace.ts: each wake-up of the loop costs more than
+ * the look), at least 1 and at most 8 ms apart: a drain that holds SYNs holds them at most that
+ * much longer than the queue takes…
+ */
 const POLL_MS = 1;
+const MAX_POLL_MS = 8;
 /** …and every 10 ms once the handoff timeout is over: a generation that slow is not 1 ms from done. */
 const LATE_POLL_MS = 10;
 /** The half-open count (a SYN_RECV dump: dear, backoff.ts) first 1 ms after the previous look, then up to 16 ms apart. */
@@ -42,11 +50,20 @@ export function queuedOn(members: readonly GroupMember[]): number {
   return total;
 }
 
-function halfOpenOn(members: readonly GroupMember[], ageMs: number): number {
-  const ports = new Set(members.map((m) => m.address.port));
-  let total = 0;
-  for (const port of ports) total += halfOpenOlderThan(port, ageMs);
-  return total;
+/**
+ * One look at the ports of `members`: the half-open requests that started more than `ageMs` ago
+ * and, from the same walk of the kernel's established hash, the connections settle waits for.
+ * Under load that walk is the dearest thing an upgrade does (milliseconds: every TIME_WAIT socket
+ * of every namespace is in it), and settle took one of its own before.
+ */
+function look(members: readonly GroupMember[], ageMs: number): { halfOpen: number; connections: SocketRow[] } {
+  const seen = { halfOpen: 0, connections: [] as SocketRow[] };
+  for (const port of new Set(members.map((m) => m.address.port))) {
+    const { halfOpen, connections } = portLook(port, ageMs, SETTLING_STATES);
+    seen.halfOpen += halfOpen;
+    seen.connections.push(...connections);
+  }
+  return seen;
 }
 
 /**
@@ -65,6 +82,7 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], wind
   let halfOpen = 0;
   const halfOpenInterval = backoff(FIRST_HALF_OPEN_MS, MAX_HALF_OPEN_MS);
   let halfOpenLookAt = 0;
+  const pace = queuePace(POLL_MS, MAX_POLL_MS);
   let lateReportAt = deadline;
   let overran = false;
   for (;;) {
@@ -78,11 +96,14 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], wind
     if (queued === 0 && (Date.now() >= halfOpenLookAt || late)) {
       // Every look is a fresh dump, never a count carried over: a SYN still in the softirq on
       // another core while one dump walked (milliseconds under load) may be a request on the old listener by the next.
-      halfOpen = kernelMigrates ? 0 : halfOpenOn(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
+      const seen = kernelMigrates ? undefined : look(oldMembers, Math.max(0, Date.now() - gateAt - GATE_AGE_MARGIN_MS));
+      halfOpen = seen?.halfOpen ?? 0;
       halfOpenAtGate ??= halfOpen;
       if (halfOpen === 0) {
+        // Read after the look: a connection that was queued during it (no inode yet) has been
+        // accepted by now, and settle finds it by its 4-tuple.
         queued = queuedOn(oldMembers);
-        if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0, overran };
+        if (queued === 0) return { queuedAtGate, halfOpenAtGate, complete: true, queuedLeft: 0, halfOpenLeft: 0, overran, lastLook: seen?.connections };
       }
       halfOpenLookAt = Date.now() + halfOpenInterval();
     }
@@ -97,7 +118,10 @@ export async function drainOldListeners(oldMembers: readonly GroupMember[], wind
         lateReportAt = Date.now() + LATE_DRAIN_REPORT_MS;
       }
     }
-    await sleep(late ? LATE_POLL_MS : POLL_MS);
+    // An empty queue with requests still half-open: nothing to look at before the next dump (a
+    // request that completes meanwhile is accepted by the generation; the end needs both at 0).
+    const wait = queued === 0 ? Math.max(POLL_MS, halfOpenLookAt - Date.now()) : pace(performance.now(), queued);
+    await sleep(late ? LATE_POLL_MS : wait);
   }
 }
 

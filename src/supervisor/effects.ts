@@ -112,7 +112,7 @@ export function upgradeEffects(setup: UpgradeEffectsSetup): UpgradePorts<Generat
       steering: steering ? { pointAt: (which) => steering.pointAt(which === "old" ? old.listeners : next.listeners) } : undefined,
     }),
     drain: (context, window, kernelMigrates) => env.drain(context.oldMembers, window, kernelMigrates, abort),
-    settle: (old, deadline) => env.settle(old, deadline, abort),
+    settle: (old, deadline, lastLook) => env.settle(old, deadline, abort, lastLook),
     aborted: () => abort.aborted,
     closeLauncherCopies: (generation) => {
       if (shared) return; // the next generation accepts on these very sockets

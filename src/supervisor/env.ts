@@ -7,6 +7,7 @@
 import type { ListenAddress } from "../config/listen-address.ts";
 import type { GroupMember } from "../handoff/strategy.ts";
 import type { Listener } from "../net/listener.ts";
+import type { SocketRow } from "../net/sock-diag.ts";
 import type { Generation, GenerationProcess } from "./generation.ts";
 import type { GenerationSpec } from "./generation-process.ts";
 import type { DrainResult, SettleResult } from "./pipeline.ts";
@@ -82,7 +83,7 @@ export interface SupervisorEnv {
   /** Waits until the old listeners' accept queues (and old half-open requests) are empty, within `window`. */
   drain(members: readonly GroupMember[], window: DrainWindow, kernelMigrates: boolean, abort?: AbortSignal): Promise<DrainResult>;
   /** Waits until `generation`'s accepted connections on the listen ports have no unread bytes (see settle.ts). */
-  settle(generation: Generation, deadline: number, abort?: AbortSignal): Promise<SettleResult>;
+  settle(generation: Generation, deadline: number, abort?: AbortSignal, lastLook?: readonly SocketRow[]): Promise<SettleResult>;
   /** Resolves true once none of `members` listens any more (false at the deadline or on abort); `onGone` for each as it goes. */
   waitListenersGone(members: readonly GroupMember[], deadline: number, onGone: (member: GroupMember) => void, abort?: AbortSignal): Promise<boolean>;
   /** Kills whatever still holds `sockets` once their generation is gone (see orphans.ts). */

@@ -37,7 +37,7 @@ export async function handBack<G extends PipelineGeneration>(ports: UpgradePorts
   report.drainMs = drainedAt - movedAt;
   if (!drain.complete && drain.queuedLeft > 0) report.warnings.push(`generation ${from.number} still had ${drain.queuedLeft} connection(s) queued after ${formatDuration(queueWait)} (is it accepting?)`);
   else if (drain.overran && drain.complete) report.warnings.push(`generation ${from.number} took ${formatDuration(report.drainMs)} to accept what it had queued, more than --handoff-timeout ${formatDuration(timeoutMs)} (was it stalled?)`);
-  const settle = await ports.settle(from, settleDeadline(window.deadline, drain.overran, drainedAt, timeoutMs));
+  const settle = await ports.settle(from, settleDeadline(window.deadline, drain.overran, drainedAt, timeoutMs), drain.lastLook);
   report.settled = settle.settled;
   if (!settle.complete) report.warnings.push(`generation ${from.number} had not read ${settle.left} accepted connection(s) after ${formatDuration(timeoutMs)}; its stop may close them`);
   const retireAt = ports.now();

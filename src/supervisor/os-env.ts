@@ -47,7 +47,7 @@ export function osEnv(options: RunOptions): SupervisorEnv {
       return figures;
     },
     drain: drainOldListeners,
-    settle: (generation, deadline, abort) => settleAccepted(generation.pid, [...new Set(options.listen.map((a) => a.port))], deadline, abort),
+    settle: (generation, deadline, abort, lastLook) => settleAccepted(generation.pid, [...new Set(options.listen.map((a) => a.port))], deadline, abort, lastLook),
     waitListenersGone: waitUntilGone,
     removeOrphans: (sockets) => removeOrphanedListeners(sockets),
     counters() {

@@ -45,7 +45,7 @@ class UpgradeRun<G extends PipelineGeneration> {
   private readyAt = 0;
   private gateAt = 0;
   /** When the drain ended, and whether a queue kept it past the handoff timeout (settle then gets a window of its own). */
-  private drained = { at: 0, overran: false };
+  private drained: { at: number; overran: boolean; lastLook?: DrainResult["lastLook"] } = { at: 0, overran: false };
 
   constructor(private readonly ports: UpgradePorts<G>, private readonly strategy: HandoffStrategy, private readonly old: G, private readonly handoffTimeoutMs: number, private readonly policy: ReleasePolicy,
     private readonly drainTimeoutMs: number) {
@@ -136,7 +136,7 @@ class UpgradeRun<G extends PipelineGeneration> {
     const drain: DrainResult = strategy.drains === false
       ? { queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0 }
       : await this.ports.drain(context, window, strategy.kernelMigrates === true);
-    this.drained = { at: this.ports.now(), overran: drain.overran === true };
+    this.drained = { at: this.ports.now(), overran: drain.overran === true, lastLook: drain.lastLook };
     report.drainMs = this.drained.at - this.gateAt;
     report.queuedAtGate = drain.queuedAtGate;
     report.halfOpenAtGate = drain.halfOpenAtGate;
@@ -164,7 +164,7 @@ class UpgradeRun<G extends PipelineGeneration> {
   async settle(next: G, context: HandoffContext): Promise<void> {
     if (this.strategy.drains === false) return;
     const begun = this.ports.now();
-    const settle = await this.ports.settle(this.old, settleDeadline(this.deadline, this.drained.overran, this.drained.at, this.handoffTimeoutMs));
+    const settle = await this.ports.settle(this.old, settleDeadline(this.deadline, this.drained.overran, this.drained.at, this.handoffTimeoutMs), this.drained.lastLook);
     this.report.settled = settle.settled;
     this.report.settleMs = this.ports.now() - begun;
     await this.abortCheck(next, context, "settle");

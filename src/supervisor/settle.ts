@@ -14,8 +14,8 @@ import { backoff } from "./backoff.ts";
 /** The first look again after 2 ms; later ones up to 16 ms apart (backoff.ts: each look is a dump). */
 const FIRST_POLL_MS = 2;
 const MAX_POLL_MS = 16;
-/** CLOSE_WAIT too: a client that sent its request and half-closed still waits for the answer. */
-const STATES = (1 << TcpState.ESTABLISHED) | (1 << TcpState.CLOSE_WAIT);
+/** The states settle waits in. CLOSE_WAIT too: a client that sent its request and half-closed still waits for the answer. */
+export const SETTLING_STATES = (1 << TcpState.ESTABLISHED) | (1 << TcpState.CLOSE_WAIT);
 
 /**
  * A connection the old generation's stop could close unread: never answered, and either its
@@ -32,26 +32,38 @@ function atRisk(row: SocketRow): boolean {
  * only ones that are, or can become, at risk (`data_segs_out` only grows).
  */
 function unanswered(rows: readonly SocketRow[], owned: ReadonlySet<number>): SocketRow[] {
-  return rows.filter((row) => row.inode !== 0 && owned.has(row.inode) && (STATES & (1 << row.state)) !== 0 && row.dataSegsOut === 0);
+  return rows.filter((row) => row.inode !== 0 && owned.has(row.inode) && (SETTLING_STATES & (1 << row.state)) !== 0 && row.dataSegsOut === 0);
 }
 
 function dump(ports: readonly number[]): SocketRow[] {
-  return ports.flatMap((port) => dumpTcp(STATES, port, true));
+  return ports.flatMap((port) => dumpTcp(SETTLING_STATES, port, true));
+}
+
+/**
+ * The first look: the drain's last one (`lastLook`, a dump with the queue empty) brought up to date
+ * by 4-tuple, or a dump. Every connection the old generation will have is in `lastLook`; one still
+ * queued then had no inode yet, and the lookup gives it the one it has now. Rows that were already
+ * answered need no lookup: `data_segs_out` only grows.
+ */
+function firstLook(ports: readonly number[], lastLook: readonly SocketRow[] | undefined): SocketRow[] {
+  if (!lastLook) return dump(ports);
+  const open = lastLook.filter((row) => ports.includes(row.localPort) && (SETTLING_STATES & (1 << row.state)) !== 0 && row.dataSegsOut === 0);
+  return lookupTcp(open, true) ?? dump(ports);
 }
 
 /**
  * Waits until no connection accepted by the process tree of `rootPid` on `ports` has unread bytes,
  * or until `deadline` or an abort. The tree's sockets are read once: after the drain the old
- * generation accepts nothing new. The first look is a dump; later ones look up only the sockets
- * still unanswered, by 4-tuple, which under load costs a fraction of walking the kernel's
- * established hash again (sock-diag.ts).
+ * generation accepts nothing new. The first look is the drain's last (`lastLook`) or a dump; later
+ * ones look up only the sockets still unanswered, by 4-tuple, which under load costs a fraction of
+ * walking the kernel's established hash again (sock-diag.ts).
  */
-export async function settleAccepted(rootPid: number, ports: readonly number[], deadline: number, signal?: AbortSignal): Promise<SettleResult> {
+export async function settleAccepted(rootPid: number, ports: readonly number[], deadline: number, signal?: AbortSignal, lastLook?: readonly SocketRow[]): Promise<SettleResult> {
   const owned = new Set<number>();
   for (const pid of processTree(rootPid)) for (const inode of socketInodesOf(pid).keys()) owned.add(inode);
   const seen = new Set<number>();
   const interval = backoff(FIRST_POLL_MS, MAX_POLL_MS);
-  let candidates = unanswered(dump(ports), owned);
+  let candidates = unanswered(firstLook(ports, lastLook), owned);
   for (;;) {
     const left = candidates.filter(atRisk).map((row) => row.inode);
     for (const inode of left) seen.add(inode);

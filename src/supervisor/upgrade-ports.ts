@@ -8,6 +8,7 @@ import type { HandoffContext } from "../handoff/strategy.ts";
 import type { CanaryStatus } from "./status.ts";
 import type { CanarySample } from "./canary-judge.ts";
 import type { CanaryWake } from "./canary-control.ts";
+import type { SocketRow } from "../net/sock-diag.ts";
 
 /** A generation as the pipeline sees it. */
 export interface PipelineGeneration {
@@ -31,6 +32,13 @@ export interface DrainResult {
   halfOpenLeft: number;
   /** True when a queue kept the drain waiting past the handoff timeout (drain-window.ts). */
   overran?: boolean;
+  /**
+   * The connections on the listen ports at the drain's last look, which counted half-open requests
+   * in the same walk of the kernel's established hash, taken with the queue empty: settle starts
+   * from them instead of walking it again. Absent when the drain took no such look (the kernel
+   * migrates, a drain that gave up).
+   */
+  lastLook?: readonly SocketRow[];
 }
 
 /** Result of letting the old generation read what its accepted connections sent. */
@@ -61,7 +69,7 @@ export interface UpgradePorts<G extends PipelineGeneration> {
    * graceful stop that closes "idle" connections would otherwise close ones whose request it has
    * not read yet.
    */
-  settle(old: G, deadline: number): Promise<SettleResult>;
+  settle(old: G, deadline: number, lastLook?: readonly SocketRow[]): Promise<SettleResult>;
   /** True once the upgrade was aborted (the launcher is stopping). */
   aborted(): boolean;
   /** Closes every fd the launcher holds for `generation`'s listeners (a leftover copy keeps a socket in the group). */

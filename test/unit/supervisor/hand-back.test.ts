@@ -14,6 +14,7 @@ function setup(drain: (window: DrainWindow, advance: (ms: number) => void) => Dr
   let clock = 1000;
   const windows: DrainWindow[] = [];
   const settleDeadlines: number[] = [];
+  const settleLooks: unknown[] = [];
   const progress: string[] = [];
   const advance = (ms: number) => { clock += ms; };
   const ports = {
@@ -23,14 +24,14 @@ function setup(drain: (window: DrainWindow, advance: (ms: number) => void) => Dr
     isAlive: () => true,
     rollback: async () => [],
     drainListeners: async (_g: FakeGen, window: DrainWindow) => { windows.push(window); return drain(window, advance); },
-    settle: async (_g: FakeGen, deadline: number) => { settleDeadlines.push(deadline); return { settled: 0, left: 0, complete: true }; },
+    settle: async (_g: FakeGen, deadline: number, lastLook?: unknown) => { settleDeadlines.push(deadline); settleLooks.push(lastLook); return { settled: 0, left: 0, complete: true }; },
     closeLauncherCopies: () => {},
     demote: () => {},
     retire: () => {},
     waitListenersGone: async () => true,
     aborted: () => false,
   } as unknown as UpgradePorts<FakeGen>;
-  return { ports, windows, settleDeadlines, progress };
+  return { ports, windows, settleDeadlines, settleLooks, progress };
 }
 
 const newer = { number: 2, pid: 200 }, older = { number: 1, pid: 100 };
@@ -55,4 +56,12 @@ test("hand-back: a queue that kept the drain 4 s: a progress line while it waite
   assert.ok(progress.some((line) => /generation 2 still has 7 connection\(s\) queued 2\.0 s after the swap .* waiting up to 30 s/.test(line)), progress.join("\n"));
   assert.deepEqual(report.warnings, ["generation 2 took 4.0 s to accept what it had queued, more than --handoff-timeout 2.0 s (was it stalled?)"]);
   assert.deepEqual(settleDeadlines, [5000 + 2000]);
+});
+
+test("hand-back: settle starts from the drain's last look", async () => {
+  const lastLook = [{ inode: 0, localPort: 8080 }] as unknown as DrainResult["lastLook"];
+  const { ports, settleLooks } = setup(() => ({ ...drained, lastLook }));
+  await handBack(ports, newer, older, 2000, "rollback requested", 30_000);
+  assert.deepEqual(settleLooks.length, 1);
+  assert.equal(settleLooks[0], lastLook);
 });

@@ -244,6 +244,18 @@ test("pipeline: a release that fails after the handoff is a warning; the upgrade
   assert.deepEqual(report.warnings, ["release: tc: qdisc change failed"]);
 });
 
+test("pipeline: settle starts from the drain's last look (one walk of the established hash serves both)", async () => {
+  const lastLook = [{ inode: 0, localPort: 8080 }] as unknown as DrainResult["lastLook"];
+  const given: unknown[] = [];
+  const { ports, strategy, old } = setup({
+    drain: async () => ({ queuedAtGate: 0, halfOpenAtGate: 0, complete: true, queuedLeft: 0, halfOpenLeft: 0, lastLook }),
+    settle: async (_g, _deadline, look) => { given.push(look); return { settled: 0, left: 0, complete: true }; },
+  });
+  await runUpgrade(ports, strategy, old, undefined, 2000);
+  assert.equal(given.length, 1);
+  assert.equal(given[0], lastLook, "the very rows the drain's look returned");
+});
+
 test("pipeline: a settle that times out goes on to retire, with a warning naming what was left unread", async () => {
   const { calls, ports, strategy, old } = setup({ settle: async () => ({ settled: 4, left: 2, complete: false }) });
   const report = await runUpgrade(ports, strategy, old, undefined, 2000);
