@@ -12,14 +12,18 @@ export async function loadBunLibc(path: string): Promise<RawLibc> {
   }
   const lib = ffi.dlopen(path, table);
   const symbols = lib.symbols;
+  // errno's address is per thread; the launcher calls libc only on its main thread, so one look.
+  const errnoCell = new Int32Array(ffi.toArrayBuffer(Number(symbols.__errno_location()), 0, 4));
+  let lastErrno = 0;
   return {
     call(name, ...args) {
       const converted = args.map((a) => (a instanceof Uint8Array ? (a.byteLength === 0 ? null : a) : a));
-      return Number(symbols[name](...converted));
+      const result = symbols[name](...converted);
+      if (result < 0) lastErrno = errnoCell[0]!; // before anything else can run: see RawLibc.errno
+      return Number(result);
     },
     errno() {
-      const location = symbols.__errno_location();
-      return ffi.read.i32(Number(location), 0);
+      return lastErrno;
     },
     addressOf(buf) {
       return BigInt(ffi.ptr(buf));

@@ -10,6 +10,11 @@ export function loadDenoLibc(path: string): RawLibc {
     table[name] = { parameters: spec.args.map((t) => DENO_TYPES[t]), result: DENO_TYPES[spec.returns] };
   }
   const symbols = Deno.dlopen(path, table).symbols;
+  // errno's address is per thread; the launcher calls libc only on its main thread, so one look.
+  const errnoCell = new Int32Array(
+    Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(symbols.__errno_location())), 4),
+  );
+  let lastErrno = 0;
   return {
     call(name, ...args) {
       const spec = SYMBOLS[name];
@@ -19,12 +24,12 @@ export function loadDenoLibc(path: string): RawLibc {
         if (type === "buf") return a instanceof Uint8Array && a.byteLength > 0 ? a : null;
         return a;
       });
-      return Number(symbols[name](...converted));
+      const result = symbols[name](...converted);
+      if (result < 0) lastErrno = errnoCell[0]!; // before anything else can run: see RawLibc.errno
+      return Number(result);
     },
     errno() {
-      const location = symbols.__errno_location();
-      const pointer = Deno.UnsafePointer.create(BigInt(location));
-      return new Deno.UnsafePointerView(pointer).getInt32(0);
+      return lastErrno;
     },
     addressOf(buf) {
       return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));

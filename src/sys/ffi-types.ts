@@ -33,7 +33,10 @@ export const SYMBOLS = {
 /** The raw calls as seen from TypeScript once a back end has loaded them. */
 export interface RawLibc {
   call(name: keyof typeof SYMBOLS, ...args: (number | bigint | Uint8Array | null)[]): number;
-  /** errno of the last failed call on this thread. */
+  /**
+   * errno of the last call that returned a negative result, read the moment that call returned
+   * (see "errno is read at the call" in docs/architecture.md).
+   */
   errno(): number;
   /** Address of a buffer, for structs that hold pointers (msghdr, sock_fprog). Keep the buffer alive. */
   addressOf(buf: Uint8Array): bigint;

@@ -62,8 +62,10 @@ const SO_LINGER = 13;
 /**
  * Closes a client without TIME_WAIT. Closing the listeners first resets the queued connections,
  * but if a client's close runs before that reset is processed it would sit in TIME_WAIT on the
- * one destination port, and 60,000 connections in two seconds would use up the 16,000 local
- * ports of the test namespace (connect fails with EAGAIN: seen once in a full run).
+ * one destination port, and 60,000 connections in two seconds could use up the 16,000 local ports
+ * of the test namespace (connect would fail with EADDRNOTAVAIL). Two CI runs saw connect fail with
+ * errno 11 instead, which TCP's connect never returns: errno was read late, after the runtime's
+ * own code had written it (fixed in the FFI back ends; test/unit/sys/ffi-errno.test.ts).
  */
 function closeClient(fd: number): void {
   try {
