@@ -98,4 +98,6 @@ export interface SupervisorEnv {
   runCheck(argv: readonly string[], generation: Generation, timeoutMs: number): Promise<string | undefined>;
   /** Calls `fire` once after `ms`, unless the returned function is called first. */
   after(ms: number, fire: () => void): () => void;
+  /** One full collection of the launcher's own heap, where the runtime has one (see idle-collection.ts). */
+  collectGarbage(): void;
 }

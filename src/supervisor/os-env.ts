@@ -19,6 +19,7 @@ import { removeOrphanedListeners } from "./orphans.ts";
 import { StickySteering } from "./sticky-steering.ts";
 import { describeFailure, runCommand } from "../sys/run-command.ts";
 import { processFigures as readProcessFigures } from "../net/process-figures.ts";
+import { collectGarbage } from "../sys/heap.ts";
 
 /** The operating system, for a launcher run with `options`. */
 export function osEnv(options: RunOptions): SupervisorEnv {
@@ -67,5 +68,6 @@ export function osEnv(options: RunOptions): SupervisorEnv {
       const timer = setTimeout(fire, ms);
       return () => clearTimeout(timer);
     },
+    collectGarbage,
   };
 }

@@ -28,6 +28,7 @@ import { supervisorStatus } from "./status-sources.ts";
 import type { ReleasePolicy } from "../config/release-policy.ts";
 import { Parking } from "./parking.ts";
 import { Retirements, type Departure } from "./departures.ts";
+import { IdleCollection } from "./idle-collection.ts";
 
 export type { ProgressSink } from "./effects.ts";
 export type { SupervisorSetup } from "./setup.ts";
@@ -52,6 +53,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
   readonly startedAt: number;
   private stopping = false;
   private readonly retirements = new Retirements();
+  private readonly idleCollection: IdleCollection;
 
   constructor(private readonly setup: SupervisorSetup) {
     this.options = setup.options;
@@ -62,7 +64,8 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering((message) => this.log(`warning: ${message}`));
     for (const listener of setup.listeners) this.steering?.join(listener);
     this.sharedListeners = setup.shared ? setup.listeners : undefined;
-    this.upgrades = new Upgrades(this, new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined));
+    this.idleCollection = new IdleCollection((ms, fire) => this.env.after(ms, fire), () => this.env.collectGarbage());
+    this.upgrades = new Upgrades(this, new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined), () => this.idleCollection.workEnded());
     this.parking = new Parking((ms, fire) => this.env.after(ms, fire), () => this.env.now(), () =>
       void this.upgrades.queue.enqueue(() => this.upgrades.retireParked("its --keep-old window is over", (_, line) => this.log(line))));
     this.orphans = new OrphanWatch((line) => this.log(line), this.steering);
@@ -128,6 +131,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     if (this.stopping && !immediate) return;
     const first = !this.stopping;
     this.stopping = true;
+    this.idleCollection.stop();
     if (first) {
       this.log(`stopping (${reason})`);
       this.service.stopping();
@@ -248,9 +252,8 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
       await this.env.removeOrphans(this.socketsOf(generation)).then((report) => this.orphans.note(generation, report),
         (error) => this.log(`orphaned listeners of generation ${generation.number}: ${messageOf(error)}`));
     }
-    // No re-point here: each leave above re-applied its group's program to the members it
-    // already named. Pointing at the registry's serving generation instead would undo a gate
-    // in progress, whose old generation is still "serving" until the retire step.
+    // No re-point here: each leave re-applied its group's program to the members it named; pointing at
+    // the serving generation would undo a gate in progress (its old generation serves until retire).
   }
 
   socketsOf(generation: Generation): OwnedSocket[] {
@@ -283,13 +286,12 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
   }
 
   reportServing(): void {
+    this.idleCollection.workEnded();
     const serving = this.registry.serving;
     if (serving?.state === "serving") this.service.serving(serving.number, serving.readyAt ?? serving.startedAt, this.upgrades.last);
   }
 
-  isStopping(): boolean {
-    return this.stopping;
-  }
+  isStopping(): boolean { return this.stopping; }
 
   log(line: string): void {
     this.setup.log(line);

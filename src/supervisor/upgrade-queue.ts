@@ -16,7 +16,12 @@ export interface CurrentUpgrade {
 export class UpgradeQueue {
   private tail: Promise<unknown> = Promise.resolve();
   private waitingCount = 0;
+  /** Tasks queued or running. */
+  private pending = 0;
   private running?: CurrentUpgrade;
+
+  /** `onIdle` runs each time the last queued task has finished. */
+  constructor(private readonly onIdle: () => void = () => {}) {}
 
   /** Upgrades waiting behind the current one. */
   get waiting(): number {
@@ -29,8 +34,11 @@ export class UpgradeQueue {
 
   /** Runs `task` after everything queued before it (a failure does not stop the queue). */
   enqueue<T>(task: () => Promise<T>): Promise<T> {
+    this.pending++;
     const run = this.tail.then(task, task);
-    this.tail = run.catch(() => undefined);
+    this.tail = run.catch(() => undefined).then(() => {
+      if (--this.pending === 0) this.onIdle();
+    });
     return run;
   }
 

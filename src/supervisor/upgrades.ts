@@ -51,7 +51,7 @@ export interface ActiveCanary {
 
 /** The upgrades of one launcher. */
 export class Upgrades {
-  readonly queue = new UpgradeQueue();
+  readonly queue: UpgradeQueue;
   /** The last upgrade's report, successful or not. */
   last?: UpgradeReport;
   /** Counts and durations of every upgrade, for `--metrics`. */
@@ -59,7 +59,10 @@ export class Upgrades {
   /** The running upgrade, while it is in its canary steps (or about to be). */
   canary?: ActiveCanary;
 
-  constructor(private readonly host: UpgradeHost, readonly handoff: HandoffChoice) {}
+  /** `onIdle` runs each time the queue has run everything it was given. */
+  constructor(private readonly host: UpgradeHost, readonly handoff: HandoffChoice, onIdle?: () => void) {
+    this.queue = new UpgradeQueue(onIdle);
+  }
 
   /**
    * Runs an upgrade (queued unless `queue` is false) with the launcher's policy and `override`;

@@ -198,6 +198,11 @@ export class FakeEnv implements SupervisorEnv {
     const timer = setTimeout(fire, ms);
     return () => clearTimeout(timer);
   }
+  /** How many times collectGarbage() ran. */
+  collections = 0;
+  collectGarbage(): void {
+    this.collections++;
+  }
 
   /** The process of generation `number` (1-based, in spawn order). */
   process(number: number): FakeProcess {

@@ -11,6 +11,7 @@ import { UpgradeFailedError } from "../../../src/supervisor/report.ts";
 import type { HandoffStrategy } from "../../../src/handoff/strategy.ts";
 import { FakeEnv, deferred, fakeStrategy, runOptions } from "../../support/fake-env.ts";
 import { waitFor } from "../../support/wait.ts";
+import { IDLE_COLLECTION_DELAY_MS } from "../../../src/supervisor/idle-collection.ts";
 
 function supervisor(env: FakeEnv, overrides: Partial<SupervisorSetup> = {}) {
   const logs: string[] = [];
@@ -118,6 +119,20 @@ test("upgrade queue: a second request waits for the first and runs after it", as
   ready2.resolve("ready");
   const [a, b] = await Promise.all([first, second]);
   assert.deepEqual([a.from, a.to, b.from, b.to], [1, 2, 2, 3]);
+  await sup.stop("test");
+});
+
+test("idle: one collection of the launcher's heap once generation 1 serves, and one after a burst of upgrades", async () => {
+  const env = new FakeEnv();
+  const { sup } = supervisor(env);
+  await sup.start();
+  assert.equal(env.collections, 0, "not while the start's last lines are still being written");
+  await waitFor(() => env.collections === 1, { what: "a collection after the start", timeoutMs: 5000 });
+  await sup.upgrade(undefined, true, () => {});
+  await sup.upgrade(undefined, true, () => {});
+  await waitFor(() => env.collections === 2, { what: "a collection after the upgrades", timeoutMs: 5000 });
+  await new Promise((resolve) => setTimeout(resolve, 2 * IDLE_COLLECTION_DELAY_MS));
+  assert.equal(env.collections, 2, "one for the burst, and none while idle");
   await sup.stop("test");
 });
 
