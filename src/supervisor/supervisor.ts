@@ -64,7 +64,7 @@ export class Supervisor implements UpgradeHost, TakeOverOwner {
     if ((setup.choice.strategy.name !== "none" || this.options.selfBind) && !setup.shared) this.steering = this.env.createSteering((message) => this.log(`warning: ${message}`));
     for (const listener of setup.listeners) this.steering?.join(listener);
     this.sharedListeners = setup.shared ? setup.listeners : undefined;
-    this.idleCollection = new IdleCollection((ms, fire) => this.env.after(ms, fire), () => this.env.collectGarbage());
+    this.idleCollection = new IdleCollection((ms, fire) => this.env.after(ms, fire), () => this.env.collectGarbage(), () => this.upgrades.queue.busy);
     this.upgrades = new Upgrades(this, new HandoffChoice(setup.choice, this.options.listen, this.env, this.steering, this.options.selfBind ? setup.rechoose : undefined), () => this.idleCollection.workEnded());
     this.parking = new Parking((ms, fire) => this.env.after(ms, fire), () => this.env.now(), () =>
       void this.upgrades.queue.enqueue(() => this.upgrades.retireParked("its --keep-old window is over", (_, line) => this.log(line))));

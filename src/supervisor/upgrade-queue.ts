@@ -28,6 +28,11 @@ export class UpgradeQueue {
     return this.waitingCount;
   }
 
+  /** True while any task is queued or running (an upgrade, a restart, a retirement). */
+  get busy(): boolean {
+    return this.pending > 0;
+  }
+
   get current(): CurrentUpgrade | undefined {
     return this.running;
   }

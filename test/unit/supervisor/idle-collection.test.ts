@@ -65,3 +65,18 @@ test("idle collection: stop drops a pending collection", () => {
   assert.equal(collections, 0);
   assert.equal(clock.armed, 0);
 });
+
+test("idle collection: none while work runs; the end of that work arms it again", () => {
+  const clock = manualClock();
+  let collections = 0;
+  let busy = false;
+  const idle = new IdleCollection(clock.after, () => collections++, () => busy);
+  idle.workEnded();
+  busy = true; // an upgrade started before the delay was over
+  clock.advance(IDLE_COLLECTION_DELAY_MS);
+  assert.equal(collections, 0, "no collection inside the upgrade");
+  busy = false;
+  idle.workEnded(); // the upgrade ended
+  clock.advance(IDLE_COLLECTION_DELAY_MS);
+  assert.equal(collections, 1);
+});

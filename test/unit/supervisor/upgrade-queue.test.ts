@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { UpgradeQueue } from "../../../src/supervisor/upgrade-queue.ts";
 import { deferred } from "../../support/fake-env.ts";
 
-test("upgrade queue: tasks run one at a time, in order, past a failure; onIdle once the last is done", async () => {
+test("upgrade queue: tasks run one at a time, in order, past a failure; busy until then, and onIdle once the last is done", async () => {
   const events: string[] = [];
   const queue = new UpgradeQueue(() => events.push("idle"));
   const first = deferred<void>();
@@ -16,12 +16,14 @@ test("upgrade queue: tasks run one at a time, in order, past a failure; onIdle o
   const c = queue.enqueue(async () => { events.push("c"); });
   await Promise.resolve();
   assert.deepEqual(events, ["a start"]);
+  assert.equal(queue.busy, true);
   first.resolve();
   await a;
   await assert.rejects(b, /b failed/);
   await c;
   await queue.settled(1000);
   assert.deepEqual(events, ["a start", "a end", "b", "c", "idle"]);
+  assert.equal(queue.busy, false);
   await queue.enqueue(async () => { events.push("d"); });
   await queue.settled(1000);
   assert.deepEqual(events.slice(-2), ["d", "idle"]);
