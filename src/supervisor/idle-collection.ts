@@ -12,6 +12,7 @@ export const IDLE_COLLECTION_DELAY_MS = 500;
 /** Debounces `collect` to {@link IDLE_COLLECTION_DELAY_MS} after the last {@link IdleCollection.workEnded}, skipped while `busy()`. */
 export class IdleCollection {
   private cancel?: () => void;
+  private stopped = false;
 
   constructor(
     private readonly after: (ms: number, fire: () => void) => () => void,
@@ -21,6 +22,7 @@ export class IdleCollection {
 
   /** Some work just ended: collect once nothing else has ended for the delay. */
   workEnded(): void {
+    if (this.stopped) return;
     this.cancel?.();
     this.cancel = this.after(IDLE_COLLECTION_DELAY_MS, () => {
       this.cancel = undefined;
@@ -28,8 +30,9 @@ export class IdleCollection {
     });
   }
 
-  /** Drops a pending collection (the launcher is stopping). */
+  /** Drops a pending collection and arms none again: the launcher is stopping, and the work its stop aborts still ends. */
   stop(): void {
+    this.stopped = true;
     this.cancel?.();
     this.cancel = undefined;
   }

@@ -55,7 +55,7 @@ test("idle collection: a burst of work gets one collection, the delay after its 
   assert.equal(collections, 1);
 });
 
-test("idle collection: stop drops a pending collection", () => {
+test("idle collection: stop drops a pending collection, and work that ends after it arms none", () => {
   const clock = manualClock();
   let collections = 0;
   const idle = new IdleCollection(clock.after, () => collections++);
@@ -64,6 +64,10 @@ test("idle collection: stop drops a pending collection", () => {
   clock.advance(2 * IDLE_COLLECTION_DELAY_MS);
   assert.equal(collections, 0);
   assert.equal(clock.armed, 0);
+  idle.workEnded(); // the upgrade the stop aborted ends
+  assert.equal(clock.armed, 0);
+  clock.advance(2 * IDLE_COLLECTION_DELAY_MS);
+  assert.equal(collections, 0);
 });
 
 test("idle collection: none while work runs; the end of that work arms it again", () => {
