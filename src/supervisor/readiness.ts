@@ -65,10 +65,6 @@ export async function waitUntilReady(target: ReadinessTarget, mode: ReadyMode, t
     }
     if (signal?.aborted) throw new NotReadyError(target.number, "the upgrade was aborted");
     const elapsed = Date.now() - started;
-    if (elapsed > timeoutMs) {
-      const detail = mode.kind === "exec" && lastExecError ? `; last check said: ${lastExecError}` : target.pendingReason ? `; ${target.pendingReason()}` : "";
-      throw new NotReadyError(target.number, `not ready after ${formatDuration(timeoutMs)} (--ready ${describeMode(mode)})${detail}`);
-    }
     switch (mode.kind) {
       case "delay":
         if (elapsed >= mode.ms) return `delay ${formatDuration(mode.ms)}`;
@@ -94,6 +90,12 @@ export async function waitUntilReady(target: ReadinessTarget, mode: ReadyMode, t
         }
         break;
       }
+    }
+    // The deadline is checked after the look, not before it: on a loaded host the timer can wake
+    // the loop well past the deadline, and a generation that is ready at that look is ready.
+    if (Date.now() - started > timeoutMs) {
+      const detail = mode.kind === "exec" && lastExecError ? `; last check said: ${lastExecError}` : target.pendingReason ? `; ${target.pendingReason()}` : "";
+      throw new NotReadyError(target.number, `not ready after ${formatDuration(timeoutMs)} (--ready ${describeMode(mode)})${detail}`);
     }
   }
 }
