@@ -4,7 +4,7 @@
  * it has bound (sock_diag + /proc).
  */
 import type { RunOptions } from "../config/options.ts";
-import { openFiles, processTree, walkProcessTree, epollWatchedInodes, socketInodesOf, type OpenFiles } from "../net/proc.ts";
+import { openFiles, processState, processTree, walkProcessTree, epollWatchedInodes, socketInodesOf, type OpenFiles } from "../net/proc.ts";
 import { connectionWaitFds } from "../net/blocked-waits.ts";
 import type { Generation } from "./generation.ts";
 import type { ReadinessTarget } from "./readiness.ts";
@@ -37,6 +37,7 @@ export function readinessTarget(generation: Generation, options: Pick<RunOptions
     pid: generation.pid,
     exited: generation.process.exited,
     notified: () => generation.notifiedReady,
+    running: () => processState(generation.pid) === "R",
     observeSockets: () => {
       const filesOf = rememberingOpenFiles();
       let listenerInodes = generation.listeners.map((l) => l.inode);

@@ -25,6 +25,20 @@ function target() {
 
 const later = (ms: number, fn: () => void) => setTimeout(fn, ms);
 
+/** Makes the first look of `fake` hold the event loop until `untilMs` after `began`, as a loaded host does, then run `then` (if given) before it looks. */
+function stallFirstLook(fake: ReadinessTarget, began: number, untilMs: number, then?: () => void): void {
+  const observe = fake.observeSockets;
+  let stalled = false;
+  fake.observeSockets = () => {
+    if (!stalled) {
+      stalled = true;
+      while (Date.now() - began < untilMs);
+      then?.();
+    }
+    return observe();
+  };
+}
+
 test("readiness auto: READY=1 before anything accepts waits for the accept, and says both", async () => {
   const { fake, state } = target();
   state.notified = true;
@@ -61,12 +75,7 @@ test("readiness auto: a look the loaded host makes past the deadline still takes
   const { fake, state } = target();
   state.notified = true;
   const began = Date.now();
-  const observe = fake.observeSockets;
-  let stalled = false;
-  fake.observeSockets = () => {
-    if (!stalled) { stalled = true; while (Date.now() - began < 290); }
-    return observe();
-  };
+  stallFirstLook(fake, began, 290);
   assert.match(await waitUntilReady(fake, AUTO, 300, undefined, 60_000), /^READY=1 \(no accept seen in \d+ ms\)$/);
   assert.ok(Date.now() - began > 300, "the look that decided ran after the deadline");
   assert.equal(state.looks, 2);
@@ -75,10 +84,13 @@ test("readiness auto: a look the loaded host makes past the deadline still takes
 test("readiness auto: an accept first seen past the deadline counts, and a look that finds nothing then fails", async () => {
   const late = target();
   const began = Date.now();
-  late.fake.observeSockets = ((observe) => () => {
-    if (late.state.looks === 0) { while (Date.now() - began < 250); late.state.accepting = true; late.state.looks++; return { listenerInodes: [7], acceptingInodes: new Set<number>() }; }
-    return observe();
-  })(late.fake.observeSockets);
+  // The first look finds nothing, and the generation starts accepting while it stalls the loop.
+  const observe = late.fake.observeSockets;
+  late.fake.observeSockets = () => {
+    const seen = observe();
+    return late.state.looks === 1 ? { ...seen, acceptingInodes: new Set<number>() } : seen;
+  };
+  stallFirstLook(late.fake, began, 250, () => (late.state.accepting = true));
   assert.equal(await waitUntilReady(late.fake, AUTO, 260), "accepting (epoll/poll/accept)");
   const none = target();
   await assert.rejects(waitUntilReady(none.fake, AUTO, 1), (error: unknown) => error instanceof NotReadyError && /not ready after 1 ms/.test(error.message));
@@ -88,4 +100,47 @@ test("readiness auto: an accept first seen past the deadline counts, and a look 
 test("readiness auto: neither READY=1 nor an accept is a timeout naming the mode", async () => {
   const { fake } = target();
   await assert.rejects(waitUntilReady(fake, AUTO, 200), (error: unknown) => error instanceof NotReadyError && /not ready after 200 ms \(--ready auto\)/.test(error.message));
+});
+
+/** A target whose main process is running while `running` says so; each look records when it came and what `running` said. */
+function busyTarget(running: () => boolean) {
+  const made = target();
+  const looks: { at: number; running: boolean }[] = [];
+  const observe = made.fake.observeSockets;
+  made.fake.running = running;
+  made.fake.observeSockets = () => {
+    looks.push({ at: Date.now(), running: running() });
+    return observe();
+  };
+  return { ...made, looks };
+}
+
+test("readiness auto: no look while the main process is running, except one every 100 ms", async () => {
+  const { fake, state, looks } = busyTarget(() => true);
+  state.accepting = true;
+  const began = Date.now();
+  assert.equal(await waitUntilReady(fake, AUTO, 5000), "accepting (epoll/poll/accept)");
+  assert.equal(looks.length, 1, "the polls before it only read the process's state");
+  assert.ok(looks[0]!.at - began >= 100, `the look came ${looks[0]!.at - began} ms after the start, not at the first poll (20 ms)`);
+});
+
+test("readiness auto: a main process that sleeps is looked at, at the poll that sees it", async () => {
+  let running = true;
+  const { fake, state, looks } = busyTarget(() => running);
+  later(50, () => { running = false; state.accepting = true; });
+  assert.equal(await waitUntilReady(fake, AUTO, 5000), "accepting (epoll/poll/accept)");
+  // Every look is either of a sleeping process or a bounded one of a running process.
+  let previous = looks[0]!.at;
+  for (const look of looks) {
+    assert.ok(!look.running || look.at - previous >= 100 || look === looks[0], "a running process was looked at between the 100 ms looks");
+    previous = look.at;
+  }
+  assert.equal(looks.at(-1)!.running, false, "the deciding look is of a sleeping process");
+});
+
+test("readiness auto: a running main process is still looked at before the deadline, and READY=1 counts there", async () => {
+  const { fake, state, looks } = busyTarget(() => true);
+  state.notified = true;
+  // Looks at about 100 and 200 ms; the poll at about 240 ms is the last before the deadline and must look.
+  assert.match(await waitUntilReady(fake, AUTO, 250, undefined, 60_000), /^READY=1 \(no accept seen in \d+ ms\)$/);
 });
