@@ -29,6 +29,12 @@ export interface Flavour {
   script(file: string): string[];
   /** Environment that turns the runtime's own idle work off, to show what is left without it. */
   runtimeIdleOff?: Record<string, string>;
+  /**
+   * True when a build writes the executables just before the bench first starts them (`npm run
+   * bench` builds dist/reuse-run; the floors are compiled on demand), so a first start shows the
+   * resident size as a fresh build leaves the page cache (page-cache.ts).
+   */
+  justBuilt?: boolean;
 }
 
 /** A launcher serving the Node fd-3 fixture, started by the bench; `stop()` ends it and removes its control directory. */
