@@ -1,8 +1,8 @@
 /**
  * Puts an executable in a known page-cache state before the bench starts it, because a process's
- * resident size depends on it. A page fault on a file mapping maps the whole page-cache folio the
- * page is in, and how big the folios are depends on how the file got there: a file a build has
- * just written sits in large folios, one read back from disk in readahead-sized ones. Measured on
+ * resident size depends on it — most likely because a page fault on a file mapping maps the whole
+ * page-cache folio the page is in, and a file a build has just written sits in larger folios than
+ * one read back from disk (inferred from the figures below, not traced in the kernel). Measured on
  * this kernel (6.18, ext4): the compiled launcher's VmRSS was 45.8 MB started right after
  * `npm run build`, 39.8 MB after its pages were dropped and read back; the least a launcher does,
  * 37.4 and 31.1 MB. The code it runs was the same; only the text mapping's resident part differed.
