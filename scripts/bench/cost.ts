@@ -14,6 +14,7 @@ import { cpuMs, sleep, startBenchLauncher, type Flavour } from "./cost-launcher.
 import { costUnderLoad } from "./cost-under-load.ts";
 import { dropFromPageCache } from "./page-cache.ts";
 import { num, table } from "./markdown.ts";
+import { BUILD_FLAGS } from "../build/flags.ts";
 
 const IDLE_MS = 10_000;
 /**
@@ -171,6 +172,9 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
       const upgrades = 10;
       for (let i = 0; i < upgrades; i++) spawnSync(flavour.launcher[0]!, [...flavour.launcher.slice(1), "upgrade", "--name", "cost"], { env, stdio: "ignore" });
       const perUpgrade = (cpuMs(launcher.pid) - before) / upgrades;
+      // Idle again after its upgrades: the code an upgrade ran, and what JavaScriptCore compiled of it, stay resident.
+      await sleep(1000);
+      const rssAfterUpgrades = rssMb(launcher.pid);
       // The least a client does, in one file: arm a deadline (a client that can wait forever is a
       // defect) the runtime's cheapest way, connect to the launcher's control socket, send `status`,
       // read up to the result, print one line. No node: module under Deno (sys/runtime-host.ts).
@@ -198,7 +202,7 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
       ].join("\n") + "\n");
       const printCpu = commandCpu(flavour.script(print), process.env);
       const leastClientCpu = commandCpu(flavour.script(leastClient), process.env);
-      measured = { idle, idleSteady, rss, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientLeast: leastClientCpu };
+      measured = { idle, idleSteady, rss, rssAfterUpgrades, rssPrivate, floorRssMinimalPrivate: least.rssPrivate, client, perUpgrade, floorIdle: waiting.idle, floorRss: waiting.rss, floorRssSocketFfi: withSocket.rss, floorRssMinimal: least.rss, floorClient: printCpu, floorClientLeast: leastClientCpu };
     } finally {
       await launcher.stop();
     }
@@ -213,13 +217,6 @@ async function measure(flavour: Flavour, ctx: BenchContext, root: string): Promi
   }
 }
 
-/** The flags of `npm run build` (package.json): the floors are compiled exactly as the launcher is. */
-function buildFlags(root: string): string[] {
-  const build = String(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.build);
-  const words = build.split(/\s+/);
-  return words.filter((word, i) => word.startsWith("--") && word !== "--outfile" && words[i - 1] !== "--outfile");
-}
-
 /** The section; `root` is the repository, `bun`/`deno` the runtimes from node_modules. */
 export function costSection(options: { root: string; bun: string; deno: string }): BenchSection {
   const flavours: Flavour[] = [];
@@ -227,10 +224,11 @@ export function costSection(options: { root: string; bun: string; deno: string }
   flavours.push({
     name: "compiled (dist/reuse-run)",
     launcher: [join(options.root, "dist", "reuse-run")],
-    // The floors compiled the same way as the launcher (package.json's build flags).
+    // The floors compiled with the launcher's build flags (scripts/build/flags.ts); a floor's few
+    // lines of code need no bytecode order.
     script: (file) => {
       const out = join(compiledFloors, file.split("/").pop()!.replace(/\.ts$/, ""));
-      spawnSync(options.bun, ["build", ...buildFlags(options.root), file, "--outfile", out], { stdio: "ignore" });
+      spawnSync(options.bun, ["build", ...BUILD_FLAGS, file, "--outfile", out], { stdio: "ignore" });
       return [out];
     },
     // Bun's GC pacer (a collection every second until the heap is unchanged for 30 of them).
@@ -264,7 +262,7 @@ export function costSection(options: { root: string; bun: string; deno: string }
         data[flavour.name] = { ...m, perUpgradeUnderLoad: loaded.perUpgrade, idleUnderLoadPerSecond: loaded.idlePerSecond, dumpsUnderLoad: loaded.dumpsMs, connectionsUnderLoad: loaded.connections, failedUnderLoad: loaded.failed };
         const justBuilt = m.rssJustBuilt === undefined ? "" : `; a first start before any drop ${num(m.rssJustBuilt, 1)} MB (the least a launcher does ${num(m.floorRssMinimalJustBuilt, 1)} MB)`;
         const pacerOff = m.idleRuntimeOff === undefined ? "" : `; with Bun's GC pacer off ${num(m.idleRuntimeOff, 2)} % in the first 10 s`;
-        rows.push([flavour.name, `${num(m.idle, 2)} % in the first 10 s; ${num(m.idleSteady, 2)} % from 40 s (floor ${num(m.floorIdle, 2)} %${pacerOff})`, `${num(m.rss, 1)} MB, ${num(m.rssPrivate, 1)} MB private (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB, ${num(m.floorRssMinimalPrivate, 1)} MB private)${justBuilt}`,
+        rows.push([flavour.name, `${num(m.idle, 2)} % in the first 10 s; ${num(m.idleSteady, 2)} % from 40 s (floor ${num(m.floorIdle, 2)} %${pacerOff})`, `${num(m.rss, 1)} MB, ${num(m.rssPrivate, 1)} MB private (floor ${num(m.floorRss, 1)} MB; with a unix socket listening and libc by FFI ${num(m.floorRssSocketFfi, 1)} MB; the least a launcher does ${num(m.floorRssMinimal, 1)} MB, ${num(m.floorRssMinimalPrivate, 1)} MB private)${justBuilt}; idle after its 10 upgrades ${num(m.rssAfterUpgrades, 1)} MB`,
           `${num(m.client, 1)} ms (floor ${num(m.floorClient, 1)} ms; the least a client does ${num(m.floorClientLeast, 1)} ms)`, `${num(m.perUpgrade, 1)} ms`,
           `${num(loaded.perUpgrade, 1)} ms (the one dump every upgrade needs: ${num(loaded.dumpsMs, 1)} ms; no upgrade: ${num(loaded.idlePerSecond, 1)} ms per second; ${loaded.failed} failed of ${loaded.connections} connections)`]);
       }
@@ -272,7 +270,7 @@ export function costSection(options: { root: string; bun: string; deno: string }
       const markdown = [
         "#### Cost of the launcher",
         "",
-        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s, and the compiled launcher does one full collection of its own 500 ms after its work ends, so before the first window; a second compiled launcher started with `BUN_GC_TIMER_DISABLE=1` shows the first window without the pacer). RSS: VmRSS, 1 s after ready (the floors: 2 s after start), of an executable read from disk: before each start the bench drops the executable's pages from the page cache (`sync FILE`, `dd iflag=nocache count=0`, checked with fincore), because a page fault maps the whole page-cache folio the page is in, and a file a build has just written sits in larger folios than one read back from disk — the compiled row also shows a first start before any drop (under `npm run bench`, right after the build wrote the launcher; the floor right after its own build); private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Under load: a second launcher, test/support/load.mjs on it (200 concurrent, a new connection per request) for 3 s, then 10 upgrades 150 ms apart; beside it, the CPU (bench process, median of 21) of the drain's last look under the same load: one sock_diag dump of the port's SYN_RECV, ESTABLISHED and CLOSE_WAIT sockets with tcp_info, which walks the kernel's whole established hash, TIME_WAIT sockets included; every upgrade needs one (half-open requests on the old listener once its queue is empty; settle starts from the connections it returns); it asks the kernel for the port alone, so it builds no row for other ports. Floors: the same runtime (compiled with the launcher's own build flags) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), that prints one line, and that does the least any client does (arm a deadline the runtime's cheapest way, connect to the control socket, send `status`, read up to the result, print one line; one file, no `node:` module under Deno). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms (≤ 10 under load).",
+        "No load; generation 1 is the Node fd-3 fixture. Idle: utime + stime from /proc/<pid>/stat over 10 s, once from 1 s after generation 1 is ready and once from 40 s (Bun's GC pacer collects every second until the heap has been unchanged for 30 collections, then every 30 s, and the compiled launcher does one full collection of its own 500 ms after its work ends, so before the first window; a second compiled launcher started with `BUN_GC_TIMER_DISABLE=1` shows the first window without the pacer). RSS: VmRSS, 1 s after ready (the floors: 2 s after start) and 1 s after the 10 upgrades below, of an executable read from disk: before each start the bench drops the executable's pages from the page cache (`sync FILE`, `dd iflag=nocache count=0`, checked with fincore), because the same executable reads several MB more right after a build wrote it (most likely because a fault maps the whole page-cache folio the page is in, and a file just written sits in larger folios than one read back; inferred from the figures, not traced) — the compiled row also shows a first start before any drop (under `npm run bench`, right after the build wrote the launcher; the floor right after its own build); private is its RssAnon (the rest is mostly the executable's own pages, shared by every process running the same file). Client: CPU of `reuse-run status` (/usr/bin/time around 10 runs, median of 5 batches). Per upgrade: the launcher's CPU over 10 upgrades ÷ 10. Under load: a second launcher, test/support/load.mjs on it (200 concurrent, a new connection per request) for 3 s, then 10 upgrades 150 ms apart; beside it, the CPU (bench process, median of 21) of the drain's last look under the same load: one sock_diag dump of the port's SYN_RECV, ESTABLISHED and CLOSE_WAIT sockets with tcp_info, which walks the kernel's whole established hash, TIME_WAIT sockets included; every upgrade needs one (half-open requests on the old listener once its queue is empty; settle starts from the connections it returns); it asks the kernel for the port alone, so it builds no row for other ports. The compiled launcher is `npm run build`'s: its bytecode laid out in the order a training run first ran it (scripts/build/bytecode-order.ts). Floors: the same runtime (compiled with the launcher's own build flags, no bytecode order: a few lines need none) running a script that only waits (idle, RSS), that waits with a unix socket listening and libc loaded by FFI, that does the least any launcher does (that, plus a TCP listener, one child started, one look at its fds in /proc and one line on stderr), that prints one line, and that does the least any client does (arm a deadline the runtime's cheapest way, connect to the control socket, send `status`, read up to the result, print one line; one file, no `node:` module under Deno). Goals: idle ≤ 0.1 %, RSS ≤ 35 MB, client ≤ 25 ms, upgrade ≤ 15 ms (≤ 10 under load).",
         "",
         table(["launcher", "CPU while idle", "RSS while idle", "CPU of one client command", "launcher CPU per upgrade", "launcher CPU per upgrade under load"], rows),
       ].join("\n");

@@ -30,7 +30,7 @@ export const C = {
   F_GETFD: 1, F_SETFD: 2, FD_CLOEXEC: 1,
   MSG_DONTWAIT: 0x40,
   NETLINK_SOCK_DIAG: 4,
-  SYS_pidfd_open: 434, SYS_pidfd_getfd: 438,
+  SYS_pidfd_open: 434, SYS_pidfd_getfd: 438, SYS_memfd_create: 319, MFD_CLOEXEC: 1,
   CLOCK_MONOTONIC: 1,
 } as const;
 
@@ -142,6 +142,15 @@ export function recvmsg(fd: number, msghdr: Uint8Array, flags: number): number {
 /** Address of a buffer for building structs that contain pointers. The caller keeps `buf` alive. */
 export function addressOf(buf: Uint8Array): bigint {
   return raw.addressOf(buf);
+}
+
+/**
+ * `memfd_create(name, MFD_CLOEXEC)`: an anonymous file in memory, gone with its last fd. `name`
+ * only labels it in /proc/<pid>/fd.
+ */
+export function memfdCreate(name: string): number {
+  const bytes = new TextEncoder().encode(`${name}\0`);
+  return check(raw.call("syscall", C.SYS_memfd_create, raw.addressOf(bytes), C.MFD_CLOEXEC, 0), () => `memfd_create(${name})`);
 }
 
 /** `pidfd_open(pid, 0)`: a handle on a process that cannot be confused with a recycled pid. */

@@ -3,6 +3,8 @@
  * string built from input — with a time limit, capturing its output.
  */
 import { spawn } from "node:child_process";
+import { fstatSync, readSync, writeSync } from "node:fs";
+import { close, memfdCreate } from "./libc.ts";
 
 /** How a helper program ended. */
 export interface CommandResult {
@@ -23,17 +25,14 @@ export interface RunCommandOptions {
   input?: string;
 }
 
-/** The part of `Bun.spawn` used here. */
+/** The part of `Bun.spawn` used here: every stdio is an fd of ours (or ignored). */
 interface BunSubprocess {
   readonly pid: number;
-  readonly stdin: { write(chunk: string): unknown; end(): unknown } | undefined;
-  readonly stdout: { text(): Promise<string> };
-  readonly stderr: { text(): Promise<string> };
   readonly exited: Promise<number>;
   readonly exitCode: number | null;
   readonly signalCode: string | null;
 }
-type BunSpawn = (argv: string[], options: { stdin: "ignore" | "pipe"; stdout: "pipe"; stderr: "pipe"; env: Record<string, string | undefined> }) => BunSubprocess;
+type BunSpawn = (argv: string[], options: { stdin: "ignore" | number; stdout: number; stderr: number; env: Record<string, string | undefined> }) => BunSubprocess;
 
 /** Runs `argv[0]` with `argv.slice(1)`; resolves with its result (never rejects for a non-zero exit). */
 export function runCommand(argv: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
@@ -43,38 +42,60 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions =
   return bunSpawn ? runWithBun(bunSpawn, argv, options) : runWithNode(argv, options);
 }
 
+/**
+ * Under Bun the helper's stdin, stdout and stderr are memfds (sys/libc.ts), read once it has
+ * exited: Bun's pipes are ReadableStreams, whose machinery costs an idle launcher that swept at
+ * start-up ~0.9 MB of resident size (37.5 → 36.6 MB, measured). Nothing waits on a pipe either: a
+ * helper that leaves a process behind holding its output is over when it exits, and one that
+ * does not read its input cannot fail on a broken pipe.
+ */
 async function runWithBun(bunSpawn: BunSpawn, argv: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
   const timeoutMs = options.timeoutMs;
-  let child: BunSubprocess;
+  const files: number[] = [];
   try {
-    child = bunSpawn([...argv], {
-      stdin: options.input === undefined ? "ignore" : "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: options.env ? { ...process.env, ...options.env } : process.env,
-    });
-  } catch (error) {
-    return { code: null, signal: null, stdout: "", stderr: `${argv[0]}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, timedOut: false, timeoutMs };
-  }
-  if (options.input !== undefined) {
-    // A helper that exits without reading its input is not an error of ours (EPIPE).
-    // Bun's sink reports a broken pipe by throwing or by a rejected promise, depending on timing.
+    let stdin: "ignore" | number = "ignore", stdout: number, stderr: number;
     try {
-      void Promise.resolve(child.stdin!.write(options.input)).catch(() => {});
-      void Promise.resolve(child.stdin!.end()).catch(() => {});
-    } catch { /* EPIPE */ }
+      if (options.input !== undefined) {
+        stdin = memfdCreate("reuse-run-helper-stdin");
+        files.push(stdin);
+        // pwrite: the offset the helper reads from stays at 0.
+        const input = new TextEncoder().encode(options.input);
+        for (let at = 0; at < input.length;) at += writeSync(stdin, input, at, input.length - at, at);
+      }
+      files.push(stdout = memfdCreate("reuse-run-helper-stdout"), stderr = memfdCreate("reuse-run-helper-stderr"));
+    } catch (error) {
+      return { code: null, signal: null, stdout: "", stderr: `${argv[0]}: no memfd for its output (${(error as Error).message})`, timedOut: false, timeoutMs };
+    }
+    let child: BunSubprocess;
+    try {
+      child = bunSpawn([...argv], { stdin, stdout, stderr, env: options.env ? { ...process.env, ...options.env } : process.env });
+    } catch (error) {
+      return { code: null, signal: null, stdout: "", stderr: `${argv[0]}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, timedOut: false, timeoutMs };
+    }
+    let timedOut = false;
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          try { process.kill(child.pid, "SIGKILL"); } catch { /* already gone */ }
+        }, timeoutMs)
+      : undefined;
+    await child.exited;
+    if (timer) clearTimeout(timer);
+    return { code: child.exitCode, signal: child.signalCode, stdout: written(stdout), stderr: written(stderr), timedOut, timeoutMs };
+  } finally {
+    for (const fd of files) close(fd);
   }
-  let timedOut = false;
-  const timer = timeoutMs
-    ? setTimeout(() => {
-        timedOut = true;
-        try { process.kill(child.pid, "SIGKILL"); } catch { /* already gone */ }
-      }, timeoutMs)
-    : undefined;
-  // Like node's "close": the exit and the end of both pipes.
-  const [stdout, stderr] = await Promise.all([child.stdout.text(), child.stderr.text(), child.exited]);
-  if (timer) clearTimeout(timer);
-  return { code: child.exitCode, signal: child.signalCode, stdout, stderr, timedOut, timeoutMs };
+}
+
+/** What a helper wrote into a memfd, from its start (the helper moved the shared offset to its end). */
+function written(fd: number): string {
+  const bytes = new Uint8Array(fstatSync(fd).size);
+  for (let at = 0; at < bytes.length;) {
+    const n = readSync(fd, bytes, at, bytes.length - at, at);
+    if (n === 0) break;
+    at += n;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 function runWithNode(argv: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
