@@ -4,8 +4,8 @@
  * time. Laid out in the order the bundle's source gives, the functions a start runs are spread
  * over the whole bytecode section; laid out in the order a real run first ran them, they sit on
  * few pages. Measured (2 cores, Linux 6.18, read from disk, 1 s after generation 1 was ready): an
- * idle launcher's resident size 38.7 → 36.9 MB, the writable mapping that holds the bytecode
- * 2.6 → under 1 MB; a `status` client ~1 ms less CPU.
+ * idle launcher's resident size 38.7 → 36.9–37.4 MB (three builds from three training runs), the
+ * writable mapping that holds the bytecode 2.6 → under 1 MB; a `status` client ~1 ms less CPU.
  *
  * The run is what a launcher's life is: start with a server, a `status`, an `upgrade`, a `stop`.
  * Each process writes the order it ran functions in (`BUN_BYTECODE_ORDER_OUT`); the launcher's
